@@ -1,0 +1,105 @@
+"""Scrapy extensions: the crawl-run record, and a progress line while a crawl runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Self, TextIO
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from twisted.internet import task
+
+from pipelines import stats
+from pipelines.database import Store
+
+# Scrapy's close reasons, as a crawl-run status.
+_STATUS = {
+    "finished": "ok",
+    "shutdown": "interrupted",
+    "closespider_timeout": "timeout",
+    "closespider_pagecount": "ok",
+}
+
+
+class RunRecorder:
+    """Writes one crawl-run record per crawl: started when the spider opens, closed with
+    its counts and status when it closes. With NEWSMILL_RUN_ID the record was opened by
+    whoever launched the crawl (the daemon), and this crawl fills it in."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.store = Store(crawler.settings["NEWSMILL_DATABASE"])
+        # The first component to touch the database: `scrapy crawl` gets a usable schema too.
+        self.store.create_schema()
+        self.run_id: int | None = crawler.settings.getint("NEWSMILL_RUN_ID") or None
+        self.trigger = crawler.settings.get("NEWSMILL_TRIGGER", "cli")
+        self.status: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.get("NEWSMILL_DATABASE"):
+            raise NotConfigured("no database")
+        recorder = cls(crawler)
+        crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
+        return recorder
+
+    def spider_opened(self, spider: Spider) -> None:
+        if self.run_id is None:
+            self.run_id = self.store.start_run(spider.source.name, self.trigger)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        failure = getattr(spider, "failure", None)
+        self.status = "failed" if failure else _STATUS.get(reason, "failed")
+        error = failure or (None if self.status in {"ok", "interrupted", "timeout"} else reason)
+        self.crawler.stats.set_value(stats.STATUS, self.status)
+        if error:
+            self.crawler.stats.set_value(stats.ERROR, error)
+        counts = stats.counts(self.crawler.stats.get_stats())
+        if self.run_id is not None:
+            self.store.finish_run(self.run_id, self.status, counts, error)
+        self.store.close()
+
+
+class Progress:
+    """A line every few seconds on stderr: what this crawl has done so far."""
+
+    def __init__(self, crawler: Crawler, interval: float, stream: TextIO) -> None:
+        self.crawler = crawler
+        self.interval = interval
+        self.stream = stream
+        self.started = time.monotonic()
+        self.ticker: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        interval = crawler.settings.getfloat("NEWSMILL_PROGRESS_INTERVAL", 0)
+        if interval <= 0:
+            raise NotConfigured("progress display off")
+        progress = cls(crawler, interval, sys.stderr)
+        crawler.signals.connect(progress.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(progress.spider_closed, signal=signals.spider_closed)
+        return progress
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.ticker = task.LoopingCall(self.report, spider)
+        self.ticker.start(self.interval, now=False)
+
+    def spider_closed(self, spider: Spider) -> None:
+        if self.ticker is not None and self.ticker.running:
+            self.ticker.stop()
+
+    def report(self, spider: Spider) -> None:
+        values: dict[str, Any] = self.crawler.stats.get_stats()
+        c = stats.counts(values)
+        requests = values.get("downloader/request_count", 0)
+        elapsed = time.monotonic() - self.started
+        print(
+            f"[{spider.source.name}] {elapsed:5.0f}s  requests {requests}  pages {c['pages']}  "
+            f"new {c['new']}  duplicates {c['duplicates']}  skipped {sum(c['skipped'].values())}  "
+            f"errors {sum(c['errors'].values())}",
+            file=self.stream,
+            flush=True,
+        )

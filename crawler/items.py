@@ -1,0 +1,19 @@
+"""What the spider hands to the item pipelines: one downloaded page, not yet understood."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class PageItem:
+    source: str
+    url: str  # the canonical form of the URL that was requested
+    final_url: str  # where redirects ended
+    html: str
+    fetched_at: datetime
+    listed_as_article: bool  # an `articles` pattern, a feed or a sitemap vouched for it
+    feed_title: str | None = None
+    feed_published: datetime | None = None
+    domains: frozenset[str] = field(default_factory=frozenset)  # the source's own sites

@@ -1,0 +1,215 @@
+"""The generic news spider: one source's feeds, sitemaps and listing pages in, pages out.
+
+Every URL is canonicalised before it is requested, kept to the source's own sites, and
+checked against the store in one query per feed, sitemap or listing page, so an article
+already stored is never downloaded again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, Self
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler import failures
+from crawler.config import Config, SourceConfig, load_config
+from crawler.decoding import BinaryBody, decode_html
+from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitemap_urls_from_robots
+from crawler.items import PageItem
+from crawler.settings import settings_for
+from crawler.urls import canonicalize, host_of, on_domains, site_key
+from pipelines import stats
+from pipelines.database import Store
+from pipelines.models import utcnow
+
+
+class NewsSpider(Spider):
+    name = "news"
+
+    def __init__(self, source: SourceConfig | str, config: Config | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(source, str):  # `scrapy crawl news -a source=NAME`: read the config here
+            config = config or load_config()
+            source = config.source(source)
+        assert config is not None
+        self.config = config
+        self.source = source
+        self.domains = frozenset(
+            site_key(d) for d in [*source.domains, *(host_of(u) for u in source.seeds())] if d
+        )
+        self.follow = [re.compile(p) for p in source.follow]
+        self.articles = [re.compile(p) for p in source.articles]
+        self.scheduled: set[str] = set()
+        self.seed_errors: list[str] = []
+        self.seed_answered = False
+        self.store: Store | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # Scrapy freezes settings after from_crawler: the source's own apply here.
+        crawler.settings.setdict(settings_for(spider.config, spider.source), priority="spider")
+        return spider
+
+    @property
+    def failure(self) -> str | None:
+        """Why the source as a whole could not be crawled, if none of its seeds answered."""
+        if self.seed_answered or not self.seed_errors:
+            return None
+        return "unreachable: " + "; ".join(sorted(set(self.seed_errors)))
+
+    # -- seeds --------------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Request]:
+        self.store = Store(self.settings["NEWSMILL_DATABASE"])
+        for url in self.source.feeds:
+            yield self._seed(url, self.parse_feed)
+        for url in self.source.sitemaps:
+            is_robots = url.rstrip("/").endswith("/robots.txt")
+            yield self._seed(url, self.parse_robots if is_robots else self.parse_sitemap)
+        for url in self.source.start_urls:
+            yield self._seed(url, self.parse_listing)
+
+    def closed(self, reason: str) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def _seed(self, url: str, callback: Any) -> Request:
+        # dont_filter: a seed listed twice (a feed also named in a sitemap) still counts once
+        # as reached; the dupefilter would silently drop it and its errors.
+        return Request(url, callback, errback=self.on_error, meta={"seed": True}, dont_filter=True)
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def parse_feed(self, response: Response) -> Iterator[Request]:
+        self._answered(response)
+        try:
+            entries = parse_feed(response.body)
+        except NotAFeed:
+            stats.skip(self.crawler.stats, "feed is not XML")
+            return
+        yield from self._article_requests(entries, listed=True)
+
+    def parse_robots(self, response: Response) -> Iterator[Request]:
+        self._answered(response)
+        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
+            yield from self._sitemap_request(url)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        self._answered(response)
+        try:
+            kind, entries = parse_sitemap(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
+            if kind == "sitemapindex":
+                for entry in entries:
+                    yield from self._sitemap_request(entry.url)
+            else:
+                yield from self._article_requests(entries, listed=True)
+        except NotAFeed:
+            stats.skip(self.crawler.stats, "sitemap is not XML")
+
+    def _sitemap_request(self, url: str) -> Iterator[Request]:
+        canonical = canonicalize(url)
+        if canonical and on_domains(canonical, self.domains):
+            yield Request(canonical, self.parse_sitemap, errback=self.on_error)
+
+    def parse_listing(self, response: Response) -> Iterator[Request]:
+        self._answered(response)
+        if not isinstance(response, TextResponse):
+            stats.skip(self.crawler.stats, "listing page is not HTML")
+            return
+        links = [link.url for link in LinkExtractor(unique=True).extract_links(response)]
+        articles: list[Entry] = []
+        for url in links:
+            canonical = canonicalize(url)
+            if not canonical or not on_domains(canonical, self.domains):
+                continue
+            if self._is_article(canonical):
+                articles.append(Entry(canonical))
+            elif any(p.search(canonical) for p in self.follow):
+                yield Request(canonical, self.parse_listing, errback=self.on_error)
+            elif not self.articles:  # no patterns: any other link may be an article
+                articles.append(Entry(canonical))
+        yield from self._article_requests(articles, listed=bool(self.articles))
+
+    def _is_article(self, url: str) -> bool:
+        return any(p.search(url) for p in self.articles)
+
+    def _article_requests(self, entries: Iterable[Entry], listed: bool) -> Iterator[Request]:
+        """Requests for the entries not requested in this run and not stored before."""
+        candidates: dict[str, Entry] = {}
+        for entry in entries:
+            url = canonicalize(entry.url)
+            if url and url not in self.scheduled and on_domains(url, self.domains):
+                candidates.setdefault(url, entry)
+        if not candidates:
+            return
+        assert self.store is not None
+        known = self.store.known_urls(candidates)
+        if known:
+            self.crawler.stats.inc_value(stats.SKIPPED + "already stored", len(known))
+        for url, entry in candidates.items():
+            self.scheduled.add(url)
+            if url in known:
+                continue
+            as_article = (listed and not self.articles) or self._is_article(url)
+            yield Request(
+                url,
+                self.parse_article,
+                errback=self.on_error,
+                # Canonical URLs are deduplicated above; the dupefilter would also swallow
+                # redirect loops without a word, where the redirect limit names them.
+                dont_filter=True,
+                meta={"entry": entry, "listed": as_article},
+            )
+
+    # -- articles -----------------------------------------------------------------------------
+
+    def parse_article(self, response: Response) -> Iterator[PageItem]:
+        self.crawler.stats.inc_value(stats.PAGES)
+        try:
+            html = decode_html(response)
+        except BinaryBody as exc:
+            stats.skip(self.crawler.stats, str(exc))
+            return
+        entry: Entry = response.meta["entry"]
+        yield PageItem(
+            source=self.source.name,
+            url=canonicalize(response.request.url if response.request else response.url) or response.url,
+            final_url=response.url,
+            html=html,
+            fetched_at=utcnow(),
+            listed_as_article=response.meta["listed"],
+            feed_title=entry.title,
+            feed_published=entry.published,
+            domains=self.domains,
+        )
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def _answered(self, response: Response) -> None:
+        if response.meta.get("seed"):
+            self.seed_answered = True
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        if failure.check(HttpError) and request.meta.get("seed"):
+            self.seed_answered = True  # the host is up; the seed itself is broken
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            reason = failures.ignored_reason(failure.value)
+            if reason == "disallowed by robots.txt":
+                stats.skip(self.crawler.stats, reason)
+                return
+        else:
+            reason = failures.describe(failure)
+        stats.error(self.crawler.stats, reason)
+        if request.meta.get("seed") and not failure.check(HttpError):
+            self.seed_errors.append(f"{request.url}: {reason}")
+        self.logger.info("%s: %s", request.url, reason)

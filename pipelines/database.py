@@ -1,0 +1,221 @@
+"""The store: engine set-up and every query newsmill makes, for SQLite and PostgreSQL alike.
+
+Writes are batched, one transaction per batch, and rely on unique constraints with
+dialect-native `ON CONFLICT DO NOTHING`, so two crawls writing the same article at once
+store it once and neither fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from pipelines.models import Article, ArticleUrl, Base, CrawlRun, url_hash, utcnow
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (export, the daemon) run beside a writing crawl; the busy timeout
+    # makes a second writer wait for the lock instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@dataclass(slots=True)
+class ArticleRecord:
+    """One extracted article on its way into the store."""
+
+    source: str
+    url: str  # canonical
+    text: str
+    content_hash: str
+    fetched_at: datetime
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published_at: datetime | None = None
+    language: str | None = None
+    description: str | None = None
+    image: str | None = None
+    tags: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # other canonical URLs it was reached by
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "url": self.url,
+            "title": self.title,
+            "authors": self.authors,
+            "published_at": self.published_at,
+            "language": self.language,
+            "description": self.description,
+            "image": self.image,
+            "tags": self.tags,
+            "text": self.text,
+            "content_hash": self.content_hash,
+            "first_seen_at": self.fetched_at,
+            "fetched_at": self.fetched_at,
+        }
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- articles ---------------------------------------------------------------------------
+
+    def known_urls(self, urls: Iterable[str]) -> set[str]:
+        """Which of these canonical URLs are stored already, as an article or an alias."""
+        by_hash = {url_hash(u): u for u in urls}
+        known: set[str] = set()
+        keys = list(by_hash)
+        with self.sessions() as session:
+            for start in range(0, len(keys), 500):
+                rows = session.scalars(
+                    select(ArticleUrl.url_hash).where(ArticleUrl.url_hash.in_(keys[start : start + 500]))
+                )
+                known.update(by_hash[h] for h in rows)
+        return known
+
+    def store_articles(self, records: Sequence[ArticleRecord]) -> list[bool]:
+        """Store a batch in one transaction; True for each record stored as a new article."""
+        if not records:
+            return []
+        with self.sessions.begin() as session:
+            known = set(
+                session.scalars(
+                    select(ArticleUrl.url_hash).where(
+                        ArticleUrl.url_hash.in_([url_hash(r.url) for r in records])
+                    )
+                )
+            )
+            fresh = [r for r in records if url_hash(r.url) not in known]
+            inserted: dict[str, int] = {}
+            if fresh:
+                statement = (
+                    self._insert(Article)
+                    .values([r.columns() for r in fresh])
+                    .on_conflict_do_nothing(index_elements=["content_hash"])
+                    .returning(Article.id, Article.content_hash)
+                )
+                inserted = {h: i for i, h in session.execute(statement)}
+            owners = dict(inserted)
+            missing = {r.content_hash for r in records} - owners.keys()
+            if missing:
+                owners.update(
+                    (h, i)
+                    for i, h in session.execute(
+                        select(Article.id, Article.content_hash).where(Article.content_hash.in_(missing))
+                    )
+                )
+            url_rows = {}
+            for record in records:
+                owner = owners.get(record.content_hash)
+                if owner is None:  # a known URL whose text changed: revisions are kept elsewhere
+                    continue
+                for url in (record.url, *record.aliases):
+                    url_rows.setdefault(
+                        url_hash(url),
+                        {"url_hash": url_hash(url), "url": url, "article_id": owner,
+                         "source": record.source, "first_seen_at": record.fetched_at},
+                    )
+            claimed: set[str] = set()
+            if url_rows:
+                claimed = set(
+                    session.scalars(
+                        self._insert(ArticleUrl)
+                        .values(list(url_rows.values()))
+                        .on_conflict_do_nothing(index_elements=["url_hash"])
+                        .returning(ArticleUrl.url_hash)
+                    )
+                )
+            # Another writer (or an earlier record of this batch) owns this URL: that article
+            # wins, ours is withdrawn inside the same transaction.
+            claimed_by = {h: url_rows[h]["article_id"] for h in claimed}
+            lost = set(inserted.values()) - set(claimed_by.values())
+            if lost:
+                session.execute(delete(Article).where(Article.id.in_(lost)))
+            result = []
+            for record in records:
+                article_id = inserted.get(record.content_hash)
+                is_new = article_id is not None and claimed_by.get(url_hash(record.url)) == article_id
+                if is_new:
+                    inserted.pop(record.content_hash)  # later copies in the batch are duplicates
+                result.append(is_new)
+            return result
+
+    def iter_articles(
+        self, source: str | None = None, since: datetime | None = None, batch: int = 500
+    ) -> Iterator[Article]:
+        query = select(Article).order_by(Article.id)
+        if source:
+            query = query.where(Article.source == source)
+        if since:
+            query = query.where(Article.first_seen_at >= since)
+        with self.sessions() as session:
+            yield from session.scalars(query.execution_options(yield_per=batch))
+
+    def count_articles(self, source: str | None = None) -> int:
+        query = select(func.count(Article.id))
+        if source:
+            query = query.where(Article.source == source)
+        with self.sessions() as session:
+            return session.scalar(query) or 0
+
+    # -- crawl runs -------------------------------------------------------------------------
+
+    def start_run(self, source: str, trigger: str) -> int:
+        with self.sessions.begin() as session:
+            run = CrawlRun(source=source, trigger=trigger, started_at=utcnow(), status="running")
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None = None) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(CrawlRun)
+                .where(CrawlRun.id == run_id, CrawlRun.status == "running")
+                .values(status=status, finished_at=utcnow(), error=error, **counts)
+            )
+
+    def runs(self, source: str | None = None, limit: int = 20) -> list[CrawlRun]:
+        query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
+        if source:
+            query = query.where(CrawlRun.source == source)
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def last_runs(self) -> dict[str, CrawlRun]:
+        latest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source)
+        with self.sessions() as session:
+            return {r.source: r for r in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(latest)))}

@@ -1,0 +1,80 @@
+"""Item pipeline: extraction, in a pool of worker processes.
+
+trafilatura costs tens of milliseconds of CPU per page. Run inline, that would stall
+Scrapy's single reactor thread (and with it every download) and leave the other cores
+idle, so pages go to a process pool sized to the cores. Scrapy's scraper slot
+(SCRAPER_SLOT_MAX_ACTIVE_SIZE) holds downloads back while pages wait here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Self
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from crawler.items import PageItem
+from pipelines import stats
+from pipelines.extraction import Extracted, extract_article
+
+
+@dataclass(slots=True)
+class ExtractedPage:
+    page: PageItem
+    extracted: Extracted
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ExtractPipeline:
+    def __init__(self, crawler: Crawler, workers: int) -> None:
+        self.crawler = crawler
+        self.workers = workers
+        self.pool: Executor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        workers = crawler.settings.getint("NEWSMILL_EXTRACT_WORKERS", -1)
+        return cls(crawler, default_workers() if workers < 0 else workers)
+
+    def open_spider(self) -> None:
+        if self.workers > 0:
+            # forkserver: the crawl process runs threads (DNS, the database), which a plain
+            # fork would copy in whatever state they were in.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["pipelines.extraction"])
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageItem):
+            return item
+        try:
+            extracted = await self._extract(item)
+        except (BrokenProcessPool, MemoryError, RecursionError) as exc:
+            stats.error(self.crawler.stats, "extraction failed")
+            raise DropItem(f"extraction failed for {item.url}: {exc!r}") from None
+        if not extracted.text:
+            stats.skip(self.crawler.stats, "no article text")
+            raise DropItem(f"no article text in {item.url}")
+        if not item.listed_as_article and not extracted.looks_like_article:
+            stats.skip(self.crawler.stats, "not an article")
+            raise DropItem(f"not an article: {item.url}")
+        return ExtractedPage(item, extracted)
+
+    async def _extract(self, item: PageItem) -> Extracted:
+        if self.pool is None:
+            return extract_article(item.html, item.final_url)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, extract_article, item.html, item.final_url)
