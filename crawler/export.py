@@ -13,8 +13,22 @@ from typing import Any
 from pipelines.database import Store
 from pipelines.models import Article
 
-FIELDS = ("id", "source", "url", "title", "authors", "published_at", "language", "description",
-          "image", "tags", "text", "first_seen_at", "fetched_at", "content_hash")
+FIELDS = (
+    "id",
+    "source",
+    "url",
+    "title",
+    "authors",
+    "published_at",
+    "language",
+    "description",
+    "image",
+    "tags",
+    "text",
+    "first_seen_at",
+    "fetched_at",
+    "content_hash",
+)
 
 
 def article_record(article: Article) -> dict[str, Any]:
@@ -28,7 +42,11 @@ def article_record(article: Article) -> dict[str, Any]:
 
 
 def export_articles(
-    database: str, fmt: str, out: Path | None, *, source: str | None = None,
+    database: str,
+    fmt: str,
+    out: Path | None,
+    *,
+    source: str | None = None,
     since: datetime | None = None,
 ) -> int:
     store = Store(database)

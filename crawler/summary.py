@@ -16,8 +16,17 @@ def _reasons(counts: dict[str, int]) -> str:
 
 def print_summary(results: Sequence[CrawlResult], out: TextIO) -> None:
     rows = [
-        (r.source, r.status, f"{r.seconds:.1f}", str(r.requests), str(r.pages), str(r.new),
-         str(r.duplicates), str(sum(r.skipped.values())), str(sum(r.errors.values())))
+        (
+            r.source,
+            r.status,
+            f"{r.seconds:.1f}",
+            str(r.requests),
+            str(r.pages),
+            str(r.new),
+            str(r.duplicates),
+            str(sum(r.skipped.values())),
+            str(sum(r.errors.values())),
+        )
         for r in results
     ]
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(COLUMNS)]

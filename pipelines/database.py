@@ -145,8 +145,13 @@ class Store:
                 for url in (record.url, *record.aliases):
                     url_rows.setdefault(
                         url_hash(url),
-                        {"url_hash": url_hash(url), "url": url, "article_id": owner,
-                         "source": record.source, "first_seen_at": record.fetched_at},
+                        {
+                            "url_hash": url_hash(url),
+                            "url": url,
+                            "article_id": owner,
+                            "source": record.source,
+                            "first_seen_at": record.fetched_at,
+                        },
                     )
             claimed: set[str] = set()
             if url_rows:

@@ -1,0 +1,1 @@
+"""One module per `newsmill` subcommand, each with `register(subparsers)`."""
