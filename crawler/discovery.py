@@ -39,7 +39,7 @@ def _from_struct(value: Any) -> datetime | None:
 
 def parse_feed(body: bytes) -> list[Entry]:
     parsed = feedparser.parse(body)
-    if not parsed.version and not parsed.entries:
+    if not parsed.get("version") and not parsed.entries:
         raise NotAFeed(str(parsed.get("bozo_exception", "not an RSS or Atom feed")))
     entries = []
     for item in parsed.entries:
