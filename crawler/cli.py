@@ -10,8 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from crawler.commands import crawl, export, extract
-from crawler.commands.common import EXIT_USAGE, UsageError
+from crawler.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from crawler.config import ConfigError
+from pipelines.schema import DatabaseError
 
 COMMANDS = [crawl, export, extract]
 
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"newsmill: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except DatabaseError as exc:
+        print(f"newsmill: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
-from pipelines import stats
+from pipelines import schema, stats
 from pipelines.database import Store
 
 # Scrapy's close reasons, as a crawl-run status.
@@ -30,9 +30,10 @@ class RunRecorder:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        # The first component to touch the database: `scrapy crawl` gets a usable schema too,
+        # and never runs on an outdated one.
+        schema.prepare(crawler.settings["NEWSMILL_DATABASE"])
         self.store = Store(crawler.settings["NEWSMILL_DATABASE"])
-        # The first component to touch the database: `scrapy crawl` gets a usable schema too.
-        self.store.create_schema()
         self.run_id: int | None = crawler.settings.getint("NEWSMILL_RUN_ID") or None
         self.trigger = crawler.settings.get("NEWSMILL_TRIGGER", "cli")
         self.status: str | None = None

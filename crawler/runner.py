@@ -15,8 +15,7 @@ from scrapy.settings import Settings
 
 from crawler.config import Config, SourceConfig
 from crawler.spiders.news import NewsSpider
-from pipelines import stats
-from pipelines.database import Store
+from pipelines import schema, stats
 
 QUIET_LOGGERS = (
     "scrapy.downloadermiddlewares.retry",
@@ -69,11 +68,8 @@ def run_crawls(
     **overrides: Any,
 ) -> list[CrawlResult]:
     """Crawl the sources side by side in this process; block until all are done."""
-    store = Store(config.database)
-    try:
-        store.create_schema()
-    finally:
-        store.close()
+    # Refuses an unreachable or outdated database before any page is fetched.
+    schema.prepare(config.database)
     settings = base_settings(
         LOG_LEVEL=log_level,
         NEWSMILL_TRIGGER=trigger,

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
-from pipelines.models import Article, ArticleUrl, Base, CrawlRun, url_hash, utcnow
+from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,7 +86,10 @@ class Store:
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """A new database is created at the current schema revision; an outdated one is refused."""
+        from pipelines import schema  # schema builds its engines with make_engine, from here
+
+        schema.prepare(self.engine.url)
 
     def close(self) -> None:
         self.engine.dispose()

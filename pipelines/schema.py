@@ -1,0 +1,192 @@
+"""The schema's revision: Alembic, run in code, so it works from an installed package in any cwd.
+
+`prepare()` is what crawls call before touching the database: a new database is created at the
+current revision, one at an older revision is refused with the command to run. `upgrade()` is
+`newsmill db upgrade`. Both hold a lock while they look and migrate (a PostgreSQL advisory lock,
+SQLite's write lock), so two crawls starting on one new database create it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+
+from pipelines.database import make_engine
+from pipelines.models import Base
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"
+UPGRADE_HINT = "run `newsmill db upgrade`"
+# Any fixed 64-bit key: every newsmill process agrees on it, nothing else uses it.
+_PG_LOCK_KEY = 0x6E65_7773_6D69_6C6C
+# Errors that mean the server went away (or never answered), not that a statement was wrong.
+_LOST = (OperationalError, InterfaceError)
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message names it, never with its password."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    pass
+
+
+class SchemaOutdated(DatabaseError):
+    pass
+
+
+def safe_url(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def describe(url: str | URL) -> str:
+    """Which database, for a person: host and database name, never the password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite database {parsed.database or ':memory:'}"
+    where = parsed.host or "localhost"
+    if parsed.port:
+        where += f":{parsed.port}"
+    user = f" as user {parsed.username!r}" if parsed.username else ""
+    return f"database {parsed.database!r} on host {where}{user} ({safe_url(parsed)})"
+
+
+def scrub(message: str, url: str | URL) -> str:
+    """A driver's error text with the password taken out, in case the driver quoted it."""
+    password = make_url(url).password
+    if password:
+        message = message.replace(str(password), "***")
+    return message
+
+
+def unavailable(url: str | URL, exc: BaseException) -> DatabaseUnavailable:
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first_line = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
+    return DatabaseUnavailable(f"cannot connect to {describe(url)}: {scrub(first_line, url)}")
+
+
+def alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head() -> str:
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if revision is None:  # pragma: no cover - the package always ships its baseline
+        raise DatabaseError("no migrations found")
+    return revision
+
+
+def _migration_engine(url: str | URL) -> Engine:
+    engine = make_engine(url if isinstance(url, str) else url.render_as_string(hide_password=False))
+    if engine.dialect.name == "sqlite":
+        # pysqlite runs DDL outside any transaction; take control so a migration is atomic
+        # and BEGIN IMMEDIATE serialises two processes migrating one file.
+        @event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def _locked(url: str | URL) -> Iterator[Connection]:
+    """A connection in a transaction that holds newsmill's migration lock."""
+    engine = _migration_engine(url)
+    try:
+        try:
+            connection = engine.connect()
+        except SQLAlchemyError as exc:
+            raise unavailable(url, exc) from None
+        with connection, connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _has_tables(connection: Connection) -> bool:
+    existing = set(inspect(connection).get_table_names())
+    return bool(existing & set(Base.metadata.tables))
+
+
+def _run(connection: Connection, action: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, revision)
+
+
+def _check(url: str | URL, revision: str | None) -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    target = head()
+    if revision == target:
+        return
+    if revision is None:
+        raise SchemaOutdated(
+            f"{describe(url)} has newsmill's tables but no schema revision: {UPGRADE_HINT}"
+        )
+    try:
+        script.get_revision(revision)
+    except Exception:
+        raise SchemaOutdated(
+            f"{describe(url)} is at schema revision {revision}, which this newsmill does not know "
+            f"(it knows up to {target}): it was upgraded by a newer newsmill; upgrade newsmill"
+        ) from None
+    raise SchemaOutdated(
+        f"{describe(url)} is at schema revision {revision}, this newsmill needs {target}: {UPGRADE_HINT}"
+    )
+
+
+def prepare(url: str | URL) -> None:
+    """Make sure the database can be used: create a new one at head, refuse an outdated one."""
+    try:
+        with _locked(url) as connection:
+            revision = _revision(connection)
+            if revision is None and not _has_tables(connection):
+                _run(connection, "upgrade", "head")
+                return
+            _check(url, revision)
+    except _LOST as exc:
+        raise unavailable(url, exc) from None
+
+
+def current(url: str | URL) -> str | None:
+    try:
+        with _locked(url) as connection:
+            return _revision(connection)
+    except _LOST as exc:
+        raise unavailable(url, exc) from None
+
+
+def upgrade(url: str | URL, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate to `revision`; returns the revisions before and after."""
+    try:
+        with _locked(url) as connection:
+            before = _revision(connection)
+            if before is None and _has_tables(connection):
+                # Made by create_all before newsmill had migrations: that schema is the baseline.
+                _run(connection, "stamp", BASELINE)
+            _run(connection, "upgrade", revision)
+            return before, _revision(connection)
+    except _LOST as exc:
+        raise unavailable(url, exc) from None

@@ -1,0 +1,136 @@
+"""The schema is Alembic's from its first table: new databases start at head, outdated ones
+are refused with the command to run, and `newsmill db upgrade` brings them up without losing rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+
+from pipelines import schema
+from pipelines.database import ArticleRecord, Store
+from pipelines.models import Base
+from tests.databases import *  # noqa: F403  (the database fixtures)
+
+
+def _revision_in_db(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _record(n: int) -> ArticleRecord:
+    return ArticleRecord(
+        source="ledger",
+        url=f"https://ledger.example/2024/03/01/story-{n}.html",
+        text=f"Body of story {n}.",
+        content_hash=f"{n:064x}",
+        fetched_at=datetime(2024, 3, 1, 12, tzinfo=UTC),
+        title=f"Story {n}",
+    )
+
+
+def test_new_database_is_created_at_head(database_url: str) -> None:
+    schema.prepare(database_url)
+    assert _revision_in_db(database_url) == schema.head()
+    engine = create_engine(database_url)
+    try:
+        assert {"articles", "article_urls", "crawl_runs"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_at_head_match_the_models(database_url: str) -> None:
+    schema.prepare(database_url)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_prepare_twice_is_a_no_op_and_keeps_rows(database_url: str) -> None:
+    schema.prepare(database_url)
+    store = Store(database_url)
+    try:
+        store.store_articles([_record(1)])
+        schema.prepare(database_url)
+        assert store.count_articles() == 1
+    finally:
+        store.close()
+
+
+def test_database_made_before_migrations_is_refused_then_upgraded_keeping_rows(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    store = Store(database_url)
+    try:
+        store.store_articles([_record(1)])
+        with pytest.raises(schema.SchemaOutdated, match=r"run `newsmill db upgrade`"):
+            schema.prepare(database_url)
+        before, after = schema.upgrade(database_url)
+        assert (before, after) == (None, schema.head())
+        schema.prepare(database_url)
+        assert store.count_articles() == 1
+    finally:
+        store.close()
+
+
+def test_database_from_a_newer_newsmill_is_refused(database_url: str) -> None:
+    schema.prepare(database_url)
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(schema.SchemaOutdated, match=r"f00dfeed.*upgrade newsmill"):
+        schema.prepare(database_url)
+
+
+def _history() -> list[str]:
+    """Every revision, oldest first."""
+    script = ScriptDirectory.from_config(schema.alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+@pytest.mark.parametrize("start", _history()[:-1] or [None], ids=lambda r: f"from-{r}")
+def test_outdated_database_is_refused_and_upgrade_keeps_rows(database_url: str, start: str | None) -> None:
+    if start is None:
+        pytest.skip("only the baseline revision exists: no database can be older than head yet")
+    config = schema.alembic_config()
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, start)
+            connection.execute(
+                text(
+                    "INSERT INTO articles (source, url, authors, tags, text, content_hash, "
+                    "first_seen_at, fetched_at) VALUES ('ledger', 'https://ledger.example/a', "
+                    "'[]', '[]', 'kept', 'h1', '2024-03-01 12:00:00', '2024-03-01 12:00:00')"
+                )
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(schema.SchemaOutdated, match=rf"revision {start}.*run `newsmill db upgrade`"):
+        schema.prepare(database_url)
+    assert schema.upgrade(database_url) == (start, schema.head())
+    store = Store(database_url)
+    try:
+        assert [a.text for a in store.iter_articles()] == ["kept"]
+    finally:
+        store.close()
