@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scrapy.http import Response, TextResponse
 
+_CONTROL = bytes([*range(9), *range(14, 32)])  # control bytes that text never holds
 _LATIN = {"iso-8859-1", "latin-1", "latin1", "ascii", "us-ascii", "cp1252", "windows-1252"}
 
 
@@ -18,7 +19,7 @@ def decode_html(response: Response) -> str:
     if not isinstance(response, TextResponse):
         raise BinaryBody("not HTML")
     head = body[:4096]
-    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > len(head) // 20:
+    if b"\x00" in head or len(head) - len(head.translate(None, _CONTROL)) > len(head) // 20:
         raise BinaryBody("binary body")
     encoding = (response.encoding or "").lower()
     if encoding in _LATIN and any(b > 127 for b in body):

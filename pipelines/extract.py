@@ -30,6 +30,10 @@ class ExtractedPage:
     extracted: Extracted
 
 
+def _warm_up() -> None:
+    extract_article("<html><body><article><p>Warm-up.</p></article></body></html>", None)
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -52,6 +56,11 @@ class ExtractPipeline:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["pipelines.extraction"])
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            # Start every worker now, while robots.txt and the feeds download, rather than
+            # on the first page: a worker's start-up (imports, trafilatura's set-up) is
+            # most of a second.
+            for _ in range(self.workers):
+                self.pool.submit(_warm_up)
 
     def close_spider(self) -> None:
         if self.pool is not None:

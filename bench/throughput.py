@@ -1,0 +1,202 @@
+"""Crawl throughput against the machine's own extraction limit, measured in one run.
+
+Serves N article pages on 127.0.0.1 (real news pages from the dev set, each varied with a
+paragraph of its own so no two bodies are equal), crawls them with `newsmill crawl` into a
+fresh SQLite database, then runs trafilatura alone over the same pages in one process per
+core. Prints pages per second for both, their ratio, CPU use and peak memory (RSS summed
+over the crawl's process tree).
+
+    .venv/bin/python bench/throughput.py --pages 500
+    .venv/bin/python bench/throughput.py --pages 500 --pages 5000   # memory: 500 vs 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import trafilatura
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "fundus-eval"
+# The first paragraph with a run of plain text: most likely part of the article body.
+BODY_PARAGRAPH = re.compile(rb"<p(?:\s[^>]*)?>(?=[^<]{80})", re.IGNORECASE)
+
+
+def load_templates(dataset: Path) -> list[bytes]:
+    pages = sorted((dataset / "pages").glob("*/source.html"))
+    if not pages:
+        sys.exit(f"no pages under {dataset}/pages: pass --dataset")
+    return [p.read_bytes() for p in pages]
+
+
+def vary(template: bytes, n: int) -> bytes:
+    """The template with a sentence of its own opening its first body paragraph."""
+    unique = (
+        f"Bench dispatch {n}: reporters filed update number {n} on the story, "
+        f"confirming details {n * 7919 % 100003} with officials late on day {n % 28 + 1}. "
+    ).encode()
+    match = BODY_PARAGRAPH.search(template)
+    at = match.end() if match else len(template)
+    return template[:at] + unique + template[at:]
+
+
+class Site:
+    """The pages, a sitemap listing them and a robots.txt, served from memory."""
+
+    def __init__(self, pages: list[bytes]) -> None:
+        self.pages = pages
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.sitemap = (
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            + "".join(f"<url><loc>{self.url}/news/{i}.html</loc></url>" for i in range(len(pages)))
+            + "</urlset>"
+        ).encode()
+        self.served = 0
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                body, kind = site.route(self.path)
+                self.send_response(200 if body is not None else 404)
+                body = body if body is not None else b"not found"
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def route(self, path: str) -> tuple[bytes | None, str]:
+        if path == "/robots.txt":
+            return f"User-agent: *\nSitemap: {self.url}/sitemap.xml\n".encode(), "text/plain"
+        if path == "/sitemap.xml":
+            return self.sitemap, "application/xml"
+        match = re.fullmatch(r"/news/(\d+)\.html", path)
+        if match and int(match.group(1)) < len(self.pages):
+            self.served += 1
+            return self.pages[int(match.group(1))], "text/html; charset=utf-8"
+        return None, "text/plain"
+
+    def __enter__(self) -> Site:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in KiB."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, AttributeError):
+            continue
+    return total
+
+
+@dataclass
+class CrawlFigures:
+    pages: int
+    stored: int
+    wall: float
+    cpu: float
+    peak_rss_mib: float
+
+
+def crawl(site: Site, workdir: Path, concurrency: int) -> CrawlFigures:
+    config = workdir / "config.yaml"
+    database = workdir / "bench.db"
+    config.write_text(
+        f"database: sqlite:///{database}\n"
+        f"crawl: {{concurrency: {concurrency}, per_domain: {concurrency}, delay: 0}}\n"
+        f"sources:\n  bench:\n    sitemaps: ['{site.url}/robots.txt']\n"
+        "    articles: ['/news/\\d+\\.html$']\n"
+    )
+    before = os.times()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl", "bench", "-q"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss_kib(process.pid))
+        time.sleep(0.05)  # sampling interval of the memory probe, not synchronisation
+    wall = time.perf_counter() - started
+    after = os.times()
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        sys.exit(f"crawl failed ({process.returncode}):\n{output}")
+    stored = int(re.search(r"^bench\s+\S+\s+\S+\s+\d+\s+\d+\s+(\d+)", output, re.M).group(1))  # type: ignore[union-attr]
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return CrawlFigures(site.served, stored, wall, cpu, peak / 1024)
+
+
+def _extract(html: bytes) -> int:
+    return len(trafilatura.extract(html, include_comments=False) or "")
+
+
+def extraction_limit(pages: list[bytes], workers: int) -> float:
+    """Seconds trafilatura alone takes over the pages, one process per core."""
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_extract, pages[:workers * 2]))  # workers warmed up: imports done
+        started = time.perf_counter()
+        list(pool.map(_extract, pages, chunksize=4))
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, action="append", help="pages to crawl (repeatable)")
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    templates = load_templates(args.dataset)
+    cores = len(os.sched_getaffinity(0))
+    print(f"machine: {cores} cores, {os.uname().machine}, Python {sys.version.split()[0]}")
+    for count in args.pages or [500]:
+        pages = [vary(templates[i % len(templates)], i) for i in range(count)]
+        with tempfile.TemporaryDirectory() as tmp, Site(pages) as site:
+            figures = crawl(site, Path(tmp), args.concurrency)
+        limit = extraction_limit(pages, cores)
+        crawl_rate = count / figures.wall
+        limit_rate = count / limit
+        print(
+            f"{count} pages: newsmill {crawl_rate:.1f} pages/s end to end "
+            f"({figures.wall:.1f} s wall, {figures.cpu:.1f} s CPU = {figures.cpu / figures.wall:.2f} cores, "
+            f"peak RSS {figures.peak_rss_mib:.0f} MiB, {figures.stored} stored, "
+            f"{figures.pages} served); trafilatura alone on {cores} processes {limit_rate:.1f} pages/s; "
+            f"ratio {crawl_rate / limit_rate:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
