@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +86,8 @@ class Article(Base):
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")  # 1 for the first version
+    updated_at: Mapped[datetime | None]  # when the latest revision replaced the one before
 
     __table_args__ = (Index("ix_articles_first_seen_at", "first_seen_at"),)
 
@@ -98,6 +102,47 @@ class ArticleUrl(Base):
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(200))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArticleRevision(Base):
+    """A version of an article's text that a later re-fetch superseded; the latest lives in
+    `articles`, so an article never corrected costs no second copy of its text."""
+
+    __tablename__ = "article_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    fetched_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("article_id", "revision"),)
+
+
+class FingerprintBand(Base):
+    """One LSH bucket of an article's near-duplicate fingerprint (pipelines.fingerprint):
+    candidates for a new text are the articles sharing any of its buckets, an index lookup."""
+
+    __tablename__ = "fingerprint_bands"
+
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class HttpValidator(Base):
+    """The ETag / Last-Modified a URL last answered with, sent back on the next visit."""
+
+    __tablename__ = "http_validators"
+
+    url_hash: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CrawlRun(Base):

@@ -71,14 +71,26 @@ def test_prepare_twice_is_a_no_op_and_keeps_rows(database_url: str) -> None:
 
 
 def test_database_made_before_migrations_is_refused_then_upgraded_keeping_rows(database_url: str) -> None:
+    # Such a database has the tables of the models as they were then, the baseline's, and no
+    # alembic_version; its rows are written as that newsmill wrote them.
+    config = schema.alembic_config()
     engine = create_engine(database_url)
     try:
-        Base.metadata.create_all(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, schema.BASELINE)
+            connection.execute(text("DROP TABLE alembic_version"))
+            connection.execute(
+                text(
+                    "INSERT INTO articles (source, url, authors, tags, text, content_hash, "
+                    "first_seen_at, fetched_at) VALUES ('ledger', 'https://ledger.example/a', "
+                    "'[]', '[]', 'kept', 'h1', '2024-03-01 12:00:00', '2024-03-01 12:00:00')"
+                )
+            )
     finally:
         engine.dispose()
     store = Store(database_url)
     try:
-        store.store_articles([_record(1)])
         with pytest.raises(schema.SchemaOutdated, match=r"run `newsmill db upgrade`"):
             schema.prepare(database_url)
         before, after = schema.upgrade(database_url)
