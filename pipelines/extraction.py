@@ -1,22 +1,36 @@
 """One HTML page in, one article record out: the body text and its metadata.
 
 A pure function of (html, url) so that it can run in a worker process, from the CLI's
-`extract` command and from the benchmarks alike.
+`extract` command and from the benchmarks alike. The page is parsed once: metadata is read from
+the tree first, then the same tree is pruned of boilerplate and handed to trafilatura (which
+works on its own copy). How each rule was chosen, and what it scores, is in bench/EXTRACTION.md.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-import trafilatura
-from lxml import html as lxml_html
+from lxml import etree
+from trafilatura.utils import load_html
 
-ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "blogposting",
-                 "analysisnewsarticle", "opinionnewsarticle", "reviewnewsarticle",
-                 "backgroundnewsarticle", "liveblogposting", "report"}
+from pipelines.body import body_from_jsonld, clean_lines, extract_text, prune_boilerplate
+from pipelines.metadata import (
+    ARTICLE_TYPES,
+    PageMetadata,
+    detect_language,
+    fill_from_trafilatura,
+    read_metadata,
+)
+
+__all__ = ["ARTICLE_TYPES", "MIN_ARTICLE_CHARS", "Extracted", "extract_article"]
+
 MIN_ARTICLE_CHARS = 400  # below this a page with no article markup is judged not an article
+# The JSON-LD articleBody replaces the extracted text only when extraction found next to nothing
+# and the page's own record holds far more: a script-rendered page, typically. Elsewhere it is
+# often a teaser or one live-blog post, so it is no better than the page.
+JSONLD_MIN_CHARS = 500
+JSONLD_RATIO = 3.0
 
 
 @dataclass(slots=True)
@@ -44,70 +58,44 @@ class Extracted:
         return record
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _jsonld_types(tree: lxml_html.HtmlElement) -> set[str]:
-    types: set[str] = set()
-    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
-        try:
-            data = json.loads(script)
-        except ValueError:
-            continue
-        stack = [data]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, list):
-                stack.extend(node)
-            elif isinstance(node, dict):
-                kind = node.get("@type")
-                for name in kind if isinstance(kind, list) else [kind]:
-                    if isinstance(name, str):
-                        types.add(name.lower())
-                stack.extend(v for k, v in node.items() if k == "@graph")
-    return types
-
-
-def _first(tree: lxml_html.HtmlElement, xpath: str) -> str | None:
-    found = tree.xpath(xpath)
-    return str(found[0]).strip() if found else None
-
-
 def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     """Extract one page; a page with no recognisable body gives an empty `text`."""
-    if isinstance(html, bytes):
-        html = html.decode("utf-8", errors="replace")
     try:
-        tree = lxml_html.fromstring(html)
-    except (ValueError, lxml_html.etree.ParserError):
+        tree = load_html(html)
+    except (ValueError, TypeError, etree.ParserError):
         return Extracted()
-    og_type = (_first(tree, '//meta[@property="og:type"]/@content') or "").lower()
-    marked = og_type == "article" or bool(_jsonld_types(tree) & ARTICLE_TYPES)
-    canonical = _first(tree, '//link[@rel="canonical"]/@href') or _first(
-        tree, '//meta[@property="og:url"]/@content'
-    )
-    doc = trafilatura.bare_extraction(
-        tree, url=url, include_comments=False, with_metadata=True, as_dict=False
-    )
-    if doc is None:
-        return Extracted(canonical_url=canonical, marked_article=marked)
-    authors = [a.strip() for a in (doc.author or "").split(";") if a.strip()]
+    if tree is None:
+        return Extracted()
+    meta = read_metadata(tree, url)
+    fill_from_trafilatura(meta, tree, url)
+    # From here on the tree is body material only: metadata has been read from it.
+    prune_boilerplate(tree)
+    try:
+        raw = extract_text(tree, url)
+    except (ValueError, TypeError, RecursionError, etree.LxmlError):
+        raw = ""
+    lines = clean_lines(raw, meta.title_variants, meta.authors, meta.author_bios)
+    lines = _prefer_jsonld_when_richer(lines, meta)
+    text = "\n".join(lines)
     return Extracted(
-        text=(doc.text or "").strip(),
-        title=doc.title,
-        authors=authors,
-        published_at=_parse_date(doc.date),
-        language=doc.language,
-        description=doc.description,
-        image=doc.image,
-        tags=[t for t in (doc.tags or []) if t] + [c for c in (doc.categories or []) if c],
-        canonical_url=canonical,
-        marked_article=marked,
+        text=text,
+        title=meta.title,
+        authors=meta.authors,
+        published_at=meta.published_at,
+        language=meta.language or detect_language(text),
+        description=meta.description,
+        image=meta.image,
+        tags=meta.tags,
+        canonical_url=meta.canonical_url,
+        marked_article=meta.marked_article,
     )
+
+
+def _prefer_jsonld_when_richer(lines: list[str], meta: PageMetadata) -> list[str]:
+    if not meta.article_body or len(meta.article_body) < JSONLD_MIN_CHARS:
+        return lines
+    extracted = sum(len(line) for line in lines)
+    if len(meta.article_body) < JSONLD_RATIO * max(extracted, 1):
+        return lines
+    return clean_lines("\n".join(body_from_jsonld(meta.article_body)), meta.title_variants,
+                       meta.authors, meta.author_bios)

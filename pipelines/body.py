@@ -1,0 +1,223 @@
+"""The article body: generic boilerplate removed from the DOM, trafilatura, then a text clean-up.
+
+Every rule here is generic (HTML semantics, class-name vocabulary, link density, the page's own
+metadata) and was kept only when it raised shingle F1 on the fundus-eval dev set (see
+bench/EXTRACTION.md); there are no per-site rules. Rules that remove a container are guarded: an
+element holding a large share of the page's paragraph text, or the headline, is never removed,
+so a mislabelled wrapper cannot take the article with it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import trafilatura
+from lxml.html import HtmlElement
+
+WHITESPACE = re.compile(r"\s+")
+WORD = re.compile(r"\w+")
+
+# Elements that are by definition not the running text of an article.
+SEMANTIC_TAGS = frozenset({"aside", "figure", "figcaption", "nav", "dialog", "template"})
+SEMANTIC_ROLES = frozenset({"complementary", "navigation", "contentinfo", "banner", "dialog",
+                            "alertdialog"})
+# Third-party embeds: their text is someone else's post, rendered as a card, not the article.
+EMBED_CLASSES = re.compile(r"twitter-tweet|twitter-video|instagram-media|tiktok-embed"
+                           r"|reddit-embed|bluesky-embed")
+# Class/id words naming boilerplate that trafilatura's own vocabulary lets through, matched as
+# whole words of the attribute ("promo-description", "sr-only"), never as substrings. Deliberately
+# absent: "paywall" and "subscri*" (real bodies sit in paywall wrappers), "content", "story".
+BOILERPLATE_WORDS = re.compile(
+    r"(?:^|[\s_-])(?:promo|recommend\w*|related|read-?more|also-?read|sign-?up|newsletter"
+    r"|caption|credit|author-?bio|bio|popular|trending|cta|comments?"
+    r"|sr-only|visually-?hidden|screen-reader-text)(?:$|[\s_-])",
+    re.I,
+)
+# Headings that open a teaser list rather than a section of the article.
+RELATED_HEADING = re.compile(
+    r"^\s*(?:more (?:from|on|in|about|stories|news|coverage|to read)\b"
+    r"|related(?: (?:stories|articles|content|coverage|links|news|reading|topics))?\s*:?\s*$"
+    r"|read (?:more|next)\b|most (?:popular|read|viewed|shared)\b"
+    r"|(?:editor'?s? )?(?:recommended|picks)\b|you (?:may|might) (?:also )?like\b"
+    r"|popular\s*$|trending\b|see also\b|also read\b|latest (?:news|stories)\s*$)",
+    re.I,
+)
+LINK_SHARE = 0.7  # a paragraph whose text is mostly link text is a teaser, not prose
+GUARD_SHARE = 0.3  # never remove a box holding more than this share of the paragraph text
+
+# Text lines that are never body, whatever element they came from.
+PROMO_LINE = re.compile(
+    r"^\s*(?:read more|read next|related|see also|also read|more from|sign up|subscribe"
+    r"|click here|follow us|download (?:the|our) app|get the .{0,30}\bapp\b|watch|listen)"
+    r"\b.{0,140}$",
+    re.I,
+)
+CREDIT_LINE = re.compile(
+    r"^\s*[(\[]?\s*(?:photo(?:graph)?|image|picture|credit|illustration|video)s?"
+    r"(?: credit)?\s*(?::|by\b).{0,120}$",
+    re.I,
+)
+BYLINE_LINE = re.compile(r"^\s*(?:(?:written|words|reported)\s+)?by\s+\S.{0,100}$", re.I)
+MONTHS = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?")
+DATE_LINE = re.compile(
+    r"^\s*(?:(?:published|updated|posted|last updated|first published)\s*(?:on|at)?\s*:?\s*)?"
+    r"(?:\w+day,?\s*)?(?:" + MONTHS + r"\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+" + MONTHS + r",?\s+\d{4}"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4})[\s,]*(?:(?:at\s+)?\d{1,2}[:.]\d{2}\s*"
+    r"(?:[ap]\.?m\.?)?\s*(?:[A-Z]{2,4}|GMT[+-]?\d*|UTC)?)?\s*$",
+    re.I,
+)
+BIO_VERB = r"(?:is|was|has|covers|writes|reports|joined|can be reached)\b"
+
+
+def normalise(text: str) -> str:
+    """Words only, case-folded: how two renderings of one headline are compared."""
+    return " ".join(WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def _text_len(element: HtmlElement) -> int:
+    return len(WHITESPACE.sub(" ", element.text_content()).strip())
+
+
+class _Pruner:
+    """Removes elements from one tree, refusing any that would take the article with it."""
+
+    def __init__(self, tree: HtmlElement) -> None:
+        self.total = sum(_text_len(p) for p in tree.iter("p"))
+
+    def remove(self, element: HtmlElement, share: float = GUARD_SHARE) -> bool:
+        parent = element.getparent()
+        if parent is None or element.tag in ("html", "body"):
+            return False
+        if self.total and sum(_text_len(p) for p in element.iter("p")) > share * self.total:
+            return False
+        if element.tag != "h1" and next(element.iter("h1"), None) is not None:
+            return False
+        # The tail is text of the parent that follows the element, not part of it.
+        if element.tail and element.tail.strip():
+            previous = element.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + element.tail
+            else:
+                parent.text = (parent.text or "") + element.tail
+        parent.remove(element)
+        return True
+
+
+def prune_boilerplate(tree: HtmlElement) -> None:
+    """Remove, in place, the page furniture that trafilatura's own cleaning lets through."""
+    pruner = _Pruner(tree)
+    body = tree.find("body")
+    candidates: list[HtmlElement] = []
+    teaser_headings: list[HtmlElement] = []
+    paragraphs: list[HtmlElement] = []
+    # One walk over the body collects every candidate; removal comes after, so the walk never
+    # runs over a tree that is changing under it.
+    for element in (body if body is not None else tree).iter():
+        tag = element.tag
+        if not isinstance(tag, str):  # comments and processing instructions
+            continue
+        if tag == "p":
+            paragraphs.append(element)
+        elif tag in ("h2", "h3", "h4", "h5", "h6"):
+            teaser_headings.append(element)
+        label = f"{element.get('class') or ''} {element.get('id') or ''}"
+        if (
+            tag in SEMANTIC_TAGS
+            or element.get("role") in SEMANTIC_ROLES
+            # not rendered: lightboxes, notices meant for other visitors
+            or element.get("hidden") is not None
+            or (tag == "blockquote" and EMBED_CLASSES.search(label))
+            or (tag not in ("article", "main", "body") and label != " "
+                and BOILERPLATE_WORDS.search(label))
+        ):
+            candidates.append(element)
+    for element in candidates:
+        pruner.remove(element)
+    for heading in teaser_headings:
+        parent = heading.getparent()
+        if parent is None:
+            continue
+        words = WHITESPACE.sub(" ", heading.text_content()).strip()
+        if len(words) <= 60 and RELATED_HEADING.match(words):
+            # The heading's own box is the teaser list it announces.
+            target = heading if parent.tag in ("body", "article", "main") else parent
+            pruner.remove(target, share=0.2)
+    for paragraph in paragraphs:
+        if paragraph.getparent() is None:
+            continue
+        text = WHITESPACE.sub(" ", paragraph.text_content()).strip()
+        # "From the Standard:" introduces the quote that follows; it is prose despite its link.
+        if not text or text.endswith(":"):
+            continue
+        linked = sum(_text_len(a) for a in paragraph.iter("a"))
+        if linked >= LINK_SHARE * len(text):
+            pruner.remove(paragraph)
+
+
+def extract_text(tree: HtmlElement, url: str | None) -> str:
+    """trafilatura's main-text extraction on an already pruned tree, as lines."""
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        include_comments=False,
+        # Tables in news pages are data boxes and listings; dropping them measured better.
+        include_tables=False,
+        with_metadata=False,
+    )
+    return (document.text or "") if document is not None else ""
+
+
+def clean_lines(
+    text: str,
+    titles: Iterable[str],
+    authors: Iterable[str],
+    bios: Iterable[str],
+) -> list[str]:
+    """The body's lines without headline, byline, dateline, credits, promos or author bio."""
+    lines = [WHITESPACE.sub(" ", line).strip() for line in text.split("\n")]
+    # Separators such as "___" or "* * *" carry no words.
+    lines = [line for line in lines if WORD.search(line)]
+    title_keys = {normalise(t) for t in titles} - {""}
+    author_keys = {normalise(a) for a in authors} - {""}
+    # Headline, standfirst-free byline and dateline come first; look only at the first few lines.
+    start = 0
+    while start < min(len(lines), 6):
+        line = lines[start]
+        key = normalise(line.removeprefix("- "))
+        if (key in title_keys or key in author_keys or DATE_LINE.match(line)
+                or (BYLINE_LINE.match(line) and _names_only(line))):
+            start += 1
+            continue
+        break
+    lines = lines[start:]
+    lines = [line for line in lines
+             if not (PROMO_LINE.match(line) and len(line) < 160)
+             and not CREDIT_LINE.match(line)]
+    surnames = {a.split()[-1] for a in authors if a.split()}
+    bio_keys = [normalise(b) for b in bios if len(b) > 40]
+    # An author bio closes the article; one mid-text is more likely a profile's own sentence.
+    while lines and _is_bio(lines[-1], surnames, bio_keys):
+        lines.pop()
+    return lines
+
+
+def _names_only(byline: str) -> bool:
+    """A byline line is short and has no sentence in it ("By Jane Doe and Max Roe, Reuters")."""
+    rest = re.sub(r"^\s*(?:(?:written|words|reported)\s+)?by\s+", "", byline, flags=re.I)
+    return len(rest.split()) <= 12 and not re.search(r"[.!?]\s+[A-Z]", rest)
+
+
+def _is_bio(line: str, surnames: set[str], bio_keys: list[str]) -> bool:
+    key = normalise(line)
+    if key and any(key in bio or bio in key for bio in bio_keys):
+        return True
+    match = re.match(r"^((?:[A-Z][\w.'\u2019-]+\s){1,3})" + BIO_VERB, line)
+    return bool(match and len(line) < 600 and match.group(1).split()[-1] in surnames)
+
+
+def body_from_jsonld(article_body: str) -> list[str]:
+    """The JSON-LD articleBody as lines; some sites send one blob, others keep paragraphs."""
+    return [line for raw in article_body.splitlines()
+            if (line := WHITESPACE.sub(" ", raw).strip()) and WORD.search(line)]

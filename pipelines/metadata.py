@@ -1,0 +1,363 @@
+"""An article's metadata, read from what the page says about itself, best source first.
+
+Order for every field: JSON-LD (the publisher's own structured record), then OpenGraph and other
+meta tags, then trafilatura's heuristics, which are only consulted when a field is still missing
+because they cost a date search over the whole page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from lxml.html import HtmlElement
+
+ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "blogposting",
+                 "analysisnewsarticle", "opinionnewsarticle", "reviewnewsarticle",
+                 "backgroundnewsarticle", "liveblogposting", "report", "socialmediaposting",
+                 "techarticle", "scholarlyarticle", "askpublicnewsarticle"}
+PERSON_TYPES = {"person"}
+
+WHITESPACE = re.compile(r"\s+")
+BYLINE_PREFIX = re.compile(r"^\s*(?:(?:written|words|reported|posted|text)\s+)?by[:\s]+", re.I)
+# Several names in one string: "A, B and C", "A & B", "A; B". A lone comma is split on only when
+# every part looks like a full name, so "Smith, Jr." or "Doe, Reuters" style suffixes survive.
+AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||&|\band\b|\bund\b|\bet\b|\by\b)\s*", re.I)
+GENERIC_AUTHOR = re.compile(
+    r"\b(?:staff|reporters?|correspondents?|editors?|newsroom|desk|team|agencies|contributors?"
+    r"|wire services?)\b", re.I)
+URL = re.compile(r"https?://\S+")
+LANG_TAG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]+)*$", re.I)
+
+
+@dataclass(slots=True)
+class PageMetadata:
+    """Everything read from the page before its body is extracted."""
+
+    title: str | None = None
+    title_variants: set[str] = field(default_factory=set)  # every way the page names itself
+    authors: list[str] = field(default_factory=list)
+    author_bios: list[str] = field(default_factory=list)  # JSON-LD Person descriptions
+    published_at: datetime | None = None
+    language: str | None = None
+    description: str | None = None
+    image: str | None = None
+    tags: list[str] = field(default_factory=list)
+    canonical_url: str | None = None
+    marked_article: bool = False
+    article_body: str | None = None  # JSON-LD articleBody, a fallback for the body
+
+
+def clean_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    # JSON-LD is often written by templates that HTML-escape it ("GOP&#8217;s").
+    text = WHITESPACE.sub(" ", html.unescape(value) if "&" in value else value).strip()
+    return text or None
+
+
+def jsonld_nodes(tree: HtmlElement) -> Iterator[tuple[dict[str, Any], bool]]:
+    """(object, is_top_level) for every JSON object in the page's JSON-LD blocks.
+
+    Top level means the block itself, a list in it or its @graph: the page's own record lives
+    there, while nested objects are its parts (a live blog's updates, an author, a publisher).
+    """
+    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            # Some CMSs emit raw newlines or trailing commas; strict=False rescues the first kind.
+            try:
+                data = json.loads(script, strict=False)
+            except ValueError:
+                continue
+        stack: list[tuple[Any, bool]] = [(data, True)]
+        while stack:
+            node, top = stack.pop(0)
+            if isinstance(node, list):
+                stack[:0] = [(item, top) for item in node]
+            elif isinstance(node, dict):
+                yield node, top
+                stack.extend((v, top and k == "@graph") for k, v in node.items()
+                             if isinstance(v, dict | list))
+
+
+def node_types(node: dict[str, Any]) -> set[str]:
+    kind = node.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return {k.lower() for k in kinds if isinstance(k, str)}
+
+
+MetaTags = dict[str, list[str]]
+
+
+def meta_tags(tree: HtmlElement) -> MetaTags:
+    """Every <meta> content by its lower-cased property, name, itemprop or http-equiv, read in
+    one pass over the tree rather than one XPath search per key."""
+    tags: MetaTags = {}
+    for element in tree.iter("meta"):
+        content = clean_text(element.get("content"))
+        if not content:
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            if key := element.get(attr):
+                tags.setdefault(key.strip().lower(), []).append(content)
+    return tags
+
+
+def _meta(tags: MetaTags, *keys: str) -> str | None:
+    """The first <meta> content among the keys, in the order given."""
+    for key in keys:
+        if values := tags.get(key.lower()):
+            return values[0]
+    return None
+
+
+def _meta_all(tags: MetaTags, *keys: str) -> list[str]:
+    return [value for key in dict.fromkeys(k.lower() for k in keys)
+            for value in tags.get(key, [])]
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """A timezone-aware datetime from ISO 8601 or RFC 2822; naive values are taken as UTC."""
+    text = clean_text(value)
+    if not text:
+        return None
+    parsed: datetime | None = None
+    candidate = text.replace("Z", "+00:00") if text.endswith("Z") else text
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            parsed = _parse_loose(text)
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_loose(text: str) -> datetime | None:
+    # dateutil comes with trafilatura (through htmldate); it reads "2024-03-04 12:31:00 -0500" etc.
+    try:
+        from dateutil import parser as date_parser
+    except ImportError:  # pragma: no cover - trafilatura always brings it
+        return None
+    try:
+        return date_parser.parse(text)
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def _names(value: object) -> Iterator[tuple[str, str | None, bool]]:
+    """(name, bio, is_person) for each author in a JSON-LD author value."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            if name := clean_text(item):
+                yield name, None, True
+        elif isinstance(item, dict):
+            name = clean_text(item.get("name"))
+            if name:
+                types = node_types(item)
+                yield name, clean_text(item.get("description")), not (
+                    types and types.isdisjoint(PERSON_TYPES)
+                )
+
+
+def split_authors(raw: Iterable[str]) -> list[str]:
+    """Individual names, "By" and roles removed, duplicates dropped, order kept."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in raw:
+        text = BYLINE_PREFIX.sub("", URL.sub("", value)).strip()
+        if not text or "@" in text:
+            continue
+        parts = [p for p in AUTHOR_SPLIT.split(text) if p]
+        pieces: list[str] = []
+        for part in parts:
+            commas = [c.strip() for c in part.split(",") if c.strip()]
+            if len(commas) > 1 and all(len(c.split()) >= 2 for c in commas):
+                pieces.extend(commas)
+            else:
+                pieces.append(part)
+        for piece in pieces:
+            name = BYLINE_PREFIX.sub("", piece).strip(" ,.-|")
+            if name.isupper():  # "MELISSA GOLDIN" is a style, not the name
+                name = name.title()
+            key = name.lower()
+            if name and key not in seen and len(name) <= 80:
+                seen.add(key)
+                out.append(name)
+    return out
+
+
+def normalise_language(value: object) -> str | None:
+    text = clean_text(value)
+    if not text:
+        return None
+    match = LANG_TAG.match(text.split(",")[0].strip())
+    return match.group(1).lower() if match else None
+
+
+def _image_url(value: object) -> str | None:
+    if isinstance(value, list):
+        for item in value:
+            if found := _image_url(item):
+                return found
+        return None
+    if isinstance(value, dict):
+        return clean_text(value.get("url")) or clean_text(value.get("contentUrl"))
+    return clean_text(value)
+
+
+def _keywords(value: object) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [t.strip() for v in values if (text := clean_text(v))
+            for t in text.split(",") if t.strip()]
+
+
+def _dedupe(values: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        if value.lower() not in seen:
+            seen.add(value.lower())
+            out.append(value)
+    return out
+
+
+def _article_node(nodes: list[tuple[dict[str, Any], bool]]) -> dict[str, Any] | None:
+    articles = [(n, top) for n, top in nodes if node_types(n) & ARTICLE_TYPES]
+    # The page's own record is top level; among several (teasers), the one with a headline and
+    # an author is the page's, and the first such wins, since it is the one written for the page.
+    ranked = sorted(enumerate(articles), key=lambda item: (
+        not item[1][1], not item[1][0].get("headline"), not item[1][0].get("author"), item[0]))
+    return ranked[0][1][0] if ranked else None
+
+
+def read_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
+    """Metadata from JSON-LD and meta tags; fields they leave empty stay None for a fallback."""
+    nodes = list(jsonld_nodes(tree))
+    article = _article_node(nodes) or {}
+    tags = meta_tags(tree)
+    meta = PageMetadata()
+    og_type = (_meta(tags, "og:type") or "").lower()
+    meta.marked_article = og_type == "article" or bool(article)
+
+    h1 = [t for h in tree.xpath("//h1") if (t := clean_text(h.text_content()))]
+    og_title = _meta(tags, "og:title", "twitter:title")
+    html_title = clean_text(" ".join(tree.xpath("//head/title//text()")))
+    meta.title = clean_text(article.get("headline")) or og_title or (h1[0] if h1 else None) \
+        or _strip_site(html_title, _meta(tags, "og:site_name"))
+    variants = [meta.title, og_title, html_title, clean_text(article.get("name")),
+                _meta(tags, "twitter:title"), *h1]
+    if html_title:
+        variants.extend(re.split(r"\s+[|\-\u2013\u2014:\u00b7]\s+", html_title))
+    meta.title_variants = {v for v in variants if v}
+
+    people: list[str] = []
+    organisations: list[str] = []
+    for name, bio, is_person in _names(article.get("author")):
+        (people if is_person else organisations).append(name)
+        if bio:
+            meta.author_bios.append(bio)
+    for node, _top in nodes:
+        if node_types(node) & PERSON_TYPES and (bio := clean_text(node.get("description"))):
+            meta.author_bios.append(bio)
+    named = [p for p in people if not GENERIC_AUTHOR.search(p)]
+    from_meta = split_authors(_meta_all(tags, "author", "article:author", "parsely-author",
+                                        "sailthru.author", "dc.creator", "byl"))
+    # A structured "Staff reporter" loses to a real name in the meta tags; both are the page's
+    # word, but the name is the one a reader sees in the byline.
+    meta.authors = (split_authors(named) or [a for a in from_meta if not GENERIC_AUTHOR.search(a)]
+                    or split_authors(people) or from_meta or split_authors(organisations))
+
+    meta.published_at = parse_datetime(article.get("datePublished")) or parse_datetime(
+        _meta(tags, "article:published_time", "og:published_time", "datePublished",
+              "pubdate", "publishdate", "publish-date", "parsely-pub-date", "sailthru.date",
+              "dc.date.issued", "date")
+    ) or _time_element(tree)
+
+    meta.language = (
+        normalise_language(article.get("inLanguage"))
+        or normalise_language(tree.get("lang") or tree.get("xml:lang"))
+        or normalise_language(_meta(tags, "content-language", "og:locale", "language",
+                                    "dc.language"))
+    )
+    meta.description = _meta(tags, "og:description") or clean_text(
+        article.get("description")) or _meta(tags, "description", "twitter:description")
+    image = _meta(tags, "og:image", "og:image:url", "og:image:secure_url") or _image_url(
+        article.get("image")) or _meta(tags, "twitter:image", "twitter:image:src")
+    meta.image = urljoin(url, image) if url and image else image
+    keywords = _keywords(article.get("keywords")) + _keywords(_meta_all(tags, "article:tag"))
+    meta.tags = _dedupe(keywords or _keywords(_meta(tags, "news_keywords", "keywords",
+                                                    "parsely-tags")))
+    canonical = clean_text((tree.xpath('//link[@rel="canonical"]/@href') or [None])[0])
+    canonical = canonical or _meta(tags, "og:url")
+    meta.canonical_url = urljoin(url, canonical) if url and canonical else canonical
+    body = article.get("articleBody")
+    meta.article_body = body.strip() if isinstance(body, str) and body.strip() else None
+    return meta
+
+
+def _strip_site(title: str | None, site: str | None) -> str | None:
+    """The <title> without its " | Site name" part, when the site name is known."""
+    if title and site:
+        for sep in (" | ", " - ", " \u2013 ", " \u2014 ", " :: "):
+            head, _, tail = title.rpartition(sep)
+            if head and tail.strip().lower() == site.lower():
+                return head.strip()
+    return title
+
+
+def _time_element(tree: HtmlElement) -> datetime | None:
+    for value in tree.xpath('(//*[@itemprop="datePublished"]/@datetime | '
+                            '//*[@itemprop="datePublished"]/@content | '
+                            '//article//time/@datetime)[1]'):
+        if parsed := parse_datetime(value):
+            return parsed
+    return None
+
+
+def fill_from_trafilatura(meta: PageMetadata, tree: HtmlElement, url: str | None) -> None:
+    """Let trafilatura's heuristics fill what the page's structured data left empty."""
+    if (meta.title and meta.authors and meta.published_at and meta.description and meta.image
+            and meta.tags):
+        return
+    from trafilatura.metadata import extract_metadata
+
+    try:
+        doc = extract_metadata(tree, default_url=url)
+    except (ValueError, TypeError):  # a malformed page must not cost the article its body
+        return
+    meta.title = meta.title or clean_text(doc.title)
+    if meta.title:
+        meta.title_variants.add(meta.title)
+    if not meta.authors and doc.author:
+        meta.authors = split_authors(doc.author.split(";"))
+    meta.published_at = meta.published_at or parse_datetime(doc.date)
+    meta.description = meta.description or clean_text(doc.description)
+    meta.image = meta.image or clean_text(doc.image)
+    if not meta.tags:
+        meta.tags = _dedupe([t for t in [*(doc.tags or []), *(doc.categories or [])]
+                             if isinstance(t, str) and t.strip()])
+    meta.language = meta.language or normalise_language(doc.language)
+
+
+def detect_language(text: str) -> str | None:
+    """The body's language when the page does not state it; None without py3langid or text."""
+    if len(text) < 40:
+        return None
+    try:
+        import py3langid  # imported late: its model takes most of a second to load
+    except ImportError:
+        return None
+    language, _score = py3langid.classify(text[:5000])
+    return str(language) if language else None
