@@ -18,6 +18,7 @@ from lxml.html import HtmlElement
 
 WHITESPACE = re.compile(r"\s+")
 WORD = re.compile(r"\w+")
+ALNUM = re.compile(r"[^\W_]")  # a letter or digit: "___" is \w but says nothing
 
 # Elements that are by definition not the running text of an article.
 SEMANTIC_TAGS = frozenset({"aside", "figure", "figcaption", "nav", "dialog", "template"})
@@ -178,7 +179,7 @@ def clean_lines(
     """The body's lines without headline, byline, dateline, credits, promos or author bio."""
     lines = [WHITESPACE.sub(" ", line).strip() for line in text.split("\n")]
     # Separators such as "___" or "* * *" carry no words.
-    lines = [line for line in lines if WORD.search(line)]
+    lines = [line for line in lines if ALNUM.search(line)]
     title_keys = {normalise(t) for t in titles} - {""}
     author_keys = {normalise(a) for a in authors} - {""}
     # Headline, standfirst-free byline and dateline come first; look only at the first few lines.
@@ -220,4 +221,4 @@ def _is_bio(line: str, surnames: set[str], bio_keys: list[str]) -> bool:
 def body_from_jsonld(article_body: str) -> list[str]:
     """The JSON-LD articleBody as lines; some sites send one blob, others keep paragraphs."""
     return [line for raw in article_body.splitlines()
-            if (line := WHITESPACE.sub(" ", raw).strip()) and WORD.search(line)]
+            if (line := WHITESPACE.sub(" ", raw).strip()) and ALNUM.search(line)]

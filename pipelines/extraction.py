@@ -14,7 +14,13 @@ from datetime import datetime
 from lxml import etree
 from trafilatura.utils import load_html
 
-from pipelines.body import body_from_jsonld, clean_lines, extract_text, prune_boilerplate
+from pipelines.body import (
+    body_from_jsonld,
+    clean_lines,
+    extract_text,
+    normalise,
+    prune_boilerplate,
+)
 from pipelines.metadata import (
     ARTICLE_TYPES,
     PageMetadata,
@@ -95,7 +101,10 @@ def _prefer_jsonld_when_richer(lines: list[str], meta: PageMetadata) -> list[str
     if not meta.article_body or len(meta.article_body) < JSONLD_MIN_CHARS:
         return lines
     extracted = sum(len(line) for line in lines)
-    if len(meta.article_body) < JSONLD_RATIO * max(extracted, 1):
+    # trafilatura's own fallback reads articleBody too, but flattens its paragraph breaks.
+    same_text = len(lines) <= 1 < meta.article_body.count("\n") + 1 and normalise(
+        " ".join(lines)) == normalise(meta.article_body)
+    if len(meta.article_body) < JSONLD_RATIO * max(extracted, 1) and not same_text:
         return lines
     return clean_lines("\n".join(body_from_jsonld(meta.article_body)), meta.title_variants,
                        meta.authors, meta.author_bios)

@@ -1,0 +1,362 @@
+"""The extraction step: one rule a test, on small pages written for the purpose.
+
+Each page puts one kind of boilerplate inside an otherwise plain article, so a rule that stops
+working shows here by name. None of this reads ../shared: the dev-set figures are the bench's job.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bench.scoring import score_page, summarize
+from pipelines.body import clean_lines
+from pipelines.extraction import Extracted, extract_article
+from pipelines.metadata import parse_datetime, split_authors
+
+FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
+URL = "https://news.example.org/2024/03/01/council-vote.html"
+
+BODY = [
+    "The town council of Millbrook voted on Tuesday night to rebuild the old river bridge, "
+    "ending a debate that has divided residents for the better part of a decade.",
+    "The plan, approved by five votes to two, will replace the narrow stone crossing with a "
+    "wider span carrying a footpath and a cycle lane, at a cost the council puts at four "
+    "million dollars spread over three budgets.",
+    "Supporters said the bridge had become unsafe for the school buses that cross it twice a "
+    "day, and pointed to an engineering report that found cracks in two of its three arches.",
+    "Opponents argued that the money would be better spent on the town's roads, many of which "
+    "have not been resurfaced since the flood that closed the high street for a month.",
+    "Work is expected to begin in the autumn, once the river is low enough for crews to reach "
+    "the foundations, and to take about eighteen months to complete.",
+]
+HEADLINE = "Millbrook Council Votes to Rebuild River Bridge"
+
+
+def page(inside: str = "", head: str = "", after: str = "", lang: str = ' lang="en"') -> str:
+    """A plain article page; `inside` goes into the article after the body paragraphs."""
+    paragraphs = "\n".join(f"<p>{p}</p>" for p in BODY)
+    return f"""<!DOCTYPE html><html{lang}><head><meta charset="utf-8">
+<title>{HEADLINE} | Millbrook Gazette</title>{head}</head>
+<body><header><a href="/">Millbrook Gazette</a></header>
+<main><article><h1>{HEADLINE}</h1>
+<div class="story-body">{paragraphs}
+{inside}</div></article>{after}</main>
+<footer><p>Copyright Millbrook Gazette. All rights reserved.</p></footer></body></html>"""
+
+
+def assert_full_body(text: str) -> None:
+    for paragraph in BODY:
+        assert paragraph in text
+
+
+# --- the Voice-of-America-like page the issue names --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def voa() -> Extracted:
+    html = (FIXTURES / "voa_like.html").read_text(encoding="utf-8")
+    return extract_article(html, "https://news.example.org/a/north-korea-kim-talks/1234.html")
+
+
+def test_voa_title_is_the_headline(voa: Extracted) -> None:
+    assert voa.title == "North Korea's Kim Says Open to High-Level Talks With South"
+
+
+def test_voa_text_begins_with_the_first_sentence(voa: Extracted) -> None:
+    assert voa.text.startswith(
+        "North Korean leader Kim Jong Un said he is open to expanding 'dialogue and "
+        "cooperation' with the country's rival, South Korea."
+    )
+
+
+def test_voa_text_keeps_subheading_quote_and_last_paragraph(voa: Extracted) -> None:
+    assert "Cautious response in Seoul" in voa.text.splitlines()
+    assert '"Words alone are not enough.' in voa.text
+    assert voa.text.rstrip().endswith("a series of measures to reduce military tensions.")
+
+
+@pytest.mark.parametrize("boilerplate", [
+    "Accessibility links", "Skip to main content", "Breaking News", "earthquake",
+    "East Asia Pacific", "Share on Facebook", "FILE - North Korean leader", "Photo credit",
+    "newsletter", "Subscribe", "Related", "Annual Military Drills", "Most Popular",
+    "All rights reserved", "Terms of Use", "By Jane Doe", "March 01, 2024",
+    "North Korea's Kim Says Open",
+])
+def test_voa_text_holds_no_boilerplate(voa: Extracted, boilerplate: str) -> None:
+    assert boilerplate not in voa.text
+
+
+def test_voa_metadata(voa: Extracted) -> None:
+    assert voa.authors == ["Jane Doe", "Min-ji Park"]
+    assert voa.published_at == datetime(2024, 3, 1, 9, 15, tzinfo=timezone(timedelta(hours=-5)))
+    assert voa.language == "en"
+    assert voa.image == "https://news.example.org/img/kim-talks.jpg"
+    assert voa.tags == ["North Korea", "South Korea", "Kim Jong Un", "diplomacy"]
+    assert voa.canonical_url == "https://news.example.org/a/north-korea-kim-talks/1234.html"
+    assert voa.marked_article and voa.looks_like_article
+
+
+# --- body rules --------------------------------------------------------------------------------
+
+
+def test_plain_page_keeps_every_paragraph_and_drops_the_headline() -> None:
+    result = extract_article(page(), URL)
+    assert_full_body(result.text)
+    assert HEADLINE not in result.text
+    assert result.text.splitlines()[0] == BODY[0]
+
+
+def test_headline_repeated_inside_the_body_is_dropped() -> None:
+    # The headline as the body's first paragraph, as some templates print it.
+    html = page().replace('<div class="story-body">',
+                          f'<div class="story-body"><p><strong>{HEADLINE}</strong></p>')
+    assert extract_article(html, URL).text.splitlines()[0] == BODY[0]
+
+
+def test_link_only_paragraphs_are_teasers() -> None:
+    teaser = "COUNTY APPROVES NEW BUDGET FOR ROADS AND SCHOOLS AFTER LONG DEBATE"
+    html = page().replace(f"<p>{BODY[2]}</p>",
+                          f'<p>{BODY[2]}</p><p><a href="/x"><strong>{teaser}</strong></a></p>')
+    result = extract_article(html, URL)
+    assert teaser not in result.text
+    assert_full_body(result.text)
+
+
+def test_a_linked_attribution_ending_in_a_colon_is_kept() -> None:
+    intro = "From the Millbrook Standard:"
+    html = page().replace(f"<p>{BODY[3]}</p>",
+                          f'<p>From the <a href="/s">Millbrook Standard</a>:</p><p>{BODY[3]}</p>')
+    assert intro in extract_article(html, URL).text
+
+
+def test_embedded_tweet_is_dropped() -> None:
+    tweet = ('<blockquote class="twitter-tweet"><p>Big night at the council, bridge is a go! '
+             'pic.twitter.com/abc</p>&mdash; Resident (@resident) March 1, 2024</blockquote>')
+    result = extract_article(page(inside=tweet), URL)
+    assert "bridge is a go" not in result.text
+    assert_full_body(result.text)
+
+
+def test_hidden_lightbox_is_dropped() -> None:
+    box = ('<div hidden="hidden"><h3>Subscribe to bookmark this article</h3>'
+           '<p>Want to save your favourite stories to read later? Start a subscription.</p></div>')
+    result = extract_article(page(inside=box), URL)
+    assert "bookmark" not in result.text
+    assert_full_body(result.text)
+
+
+def test_more_from_teaser_block_is_dropped() -> None:
+    block = ('<section class="collections"><h2>More from the Gazette</h2>'
+             '<div><h3><a href="/a">Library hours extended for the summer</a></h3>'
+             '<p>The town library will open late on Thursdays from June to September, the '
+             'council said in a statement.</p></div>'
+             '<div><h3><a href="/b">Farmers market returns to the square</a></h3>'
+             '<p>Stalls selling local produce will return to the market square every Saturday '
+             'morning from next month.</p></div></section>')
+    result = extract_article(page(inside=block), URL)
+    assert "More from" not in result.text
+    assert "Library hours" not in result.text and "Stalls selling" not in result.text
+    assert_full_body(result.text)
+
+
+@pytest.mark.parametrize("label", ['class="promo-card"', 'class="image-caption"',
+                                   'class="author-bio"', 'id="recommended-stories"',
+                                   'class="sr-only"'])
+def test_boilerplate_class_words(label: str) -> None:
+    box = (f"<div {label}><p>Elsewhere in the Gazette this week: a long read on the history "
+           "of the mill that gave the town its name, and how it came to close.</p></div>")
+    result = extract_article(page(inside=box), URL)
+    assert "Elsewhere in the Gazette" not in result.text
+    assert_full_body(result.text)
+
+
+def test_a_mislabelled_wrapper_holding_the_article_is_kept() -> None:
+    # "promo" on the article's own wrapper must not take the article with it.
+    html = page().replace('<div class="story-body">', '<div class="story-body promo-enabled">')
+    assert_full_body(extract_article(html, URL).text)
+
+
+def test_figure_caption_and_credit_are_dropped() -> None:
+    figure = ('<figure><img src="/b.jpg" alt=""><figcaption>The old bridge at dusk. '
+              'Photograph: Sam Lee</figcaption></figure>')
+    html = page().replace(f"<p>{BODY[1]}</p>", f"{figure}<p>{BODY[1]}</p>")
+    result = extract_article(html, URL)
+    assert "old bridge at dusk" not in result.text
+    assert_full_body(result.text)
+
+
+def test_author_bio_from_json_ld_is_dropped() -> None:
+    bio = ("Alex Rivers is a reporter for the Millbrook Gazette covering local government, "
+           "transport and the environment.")
+    head = ('<script type="application/ld+json">' + json.dumps({
+        "@context": "https://schema.org", "@type": "NewsArticle", "headline": HEADLINE,
+        "author": {"@type": "Person", "name": "Alexandra Rivers", "description": bio},
+    }) + "</script>")
+    result = extract_article(page(inside=f"<p><em>{bio}</em></p>", head=head), URL)
+    assert "is a reporter for" not in result.text
+    assert_full_body(result.text)
+
+
+def test_author_bio_by_surname_is_dropped() -> None:
+    bio = "Sam Okafor has covered Millbrook for the Gazette since 2015. Send tips to sam@example."
+    head = '<meta name="author" content="Sam Okafor">'
+    result = extract_article(page(inside=f"<p>{bio}</p>", head=head), URL)
+    assert "has covered Millbrook" not in result.text
+    assert result.authors == ["Sam Okafor"]
+
+
+def test_json_ld_article_body_is_used_when_the_page_shows_almost_nothing() -> None:
+    # A script-rendered page: the HTML body is an empty shell, the record holds the article.
+    record = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": HEADLINE,
+              "articleBody": "\n".join(BODY)}
+    html = (f'<html lang="en"><head><title>{HEADLINE}</title>'
+            f'<script type="application/ld+json">{json.dumps(record)}</script></head>'
+            '<body><div id="root"><p>Loading…</p></div></body></html>')
+    result = extract_article(html, URL)
+    assert result.text.splitlines() == BODY
+
+
+def test_json_ld_article_body_does_not_replace_a_good_extraction() -> None:
+    record = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": HEADLINE,
+              "articleBody": "Only the first post of a live blog."}
+    html = page(head=f'<script type="application/ld+json">{json.dumps(record)}</script>')
+    assert_full_body(extract_article(html, URL).text)
+
+
+def test_clean_lines_drops_byline_dateline_credit_promo_and_separators() -> None:
+    raw = "\n".join([
+        HEADLINE, "By Alex Rivers and Sam Okafor", "Published March 1, 2024 at 9:15 a.m. EST",
+        BODY[0], "___", "Photo: Sam Lee/Gazette", BODY[1], "READ MORE: Bridge costs explained",
+        "Sign up for our morning newsletter", BODY[2],
+    ])
+    lines = clean_lines(raw, {HEADLINE}, ["Alex Rivers", "Sam Okafor"], [])
+    assert lines == BODY[:3]
+
+
+def test_clean_lines_keeps_a_sentence_that_starts_with_by() -> None:
+    line = "By the time the vote was called, most residents had gone home. The hall was empty."
+    assert clean_lines("\n".join([line, BODY[0]]), set(), [], []) == [line, BODY[0]]
+
+
+# --- metadata ------------------------------------------------------------------------------------
+
+
+def test_json_ld_wins_over_open_graph_and_html_entities_are_decoded() -> None:
+    head = ('<meta property="og:title" content="Bridge vote: what happened | Gazette">'
+            '<script type="application/ld+json">{"@context": "https://schema.org", '
+            '"@graph": [{"@type": "WebPage", "name": "Gazette"}, {"@type": "NewsArticle", '
+            '"headline": "Council&#8217;s Bridge Vote", "datePublished": "2024-03-01T09:15:00Z",'
+            ' "keywords": "bridges, council, Millbrook", "inLanguage": "en-GB", "liveBlogUpdate":'
+            ' [{"@type": "BlogPosting", "headline": "Update one"}]}]}</script>')
+    result = extract_article(page(head=head), URL)
+    assert result.title == "Council\u2019s Bridge Vote"
+    assert result.published_at == datetime(2024, 3, 1, 9, 15, tzinfo=UTC)
+    assert result.tags == ["bridges", "council", "Millbrook"]
+    assert result.language == "en"
+
+
+def test_open_graph_and_meta_tags_when_there_is_no_json_ld() -> None:
+    head = ('<meta property="og:title" content="Bridge Vote Passes">'
+            '<meta property="og:description" content="The council approved the plan.">'
+            '<meta property="og:image" content="https://cdn.example.org/b.jpg">'
+            '<meta property="article:published_time" content="2024-03-01T09:15:00+01:00">'
+            '<meta property="article:tag" content="bridges">'
+            '<meta property="article:tag" content="council">'
+            '<meta name="author" content="By ALEX RIVERS and Sam Okafor">')
+    result = extract_article(page(head=head), URL)
+    assert result.title == "Bridge Vote Passes"
+    assert result.description == "The council approved the plan."
+    assert result.image == "https://cdn.example.org/b.jpg"
+    assert result.published_at == datetime(2024, 3, 1, 8, 15, tzinfo=UTC)
+    assert result.published_at.tzinfo is not None
+    assert result.tags == ["bridges", "council"]
+    assert result.authors == ["Alex Rivers", "Sam Okafor"]
+
+
+def test_a_generic_staff_author_loses_to_a_named_one() -> None:
+    head = ('<meta property="article:author" content="Alex Rivers">'
+            '<script type="application/ld+json">{"@context": "https://schema.org", '
+            '"@type": "NewsArticle", "headline": "x", '
+            '"author": {"@type": "Person", "name": "Gazette staff reporter"}}</script>')
+    assert extract_article(page(head=head), URL).authors == ["Alex Rivers"]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (["By Alex Rivers"], ["Alex Rivers"]),
+    (["Alex Rivers, Sam Okafor and Lee Chan"], ["Alex Rivers", "Sam Okafor", "Lee Chan"]),
+    (["Alex Rivers; alex rivers", "https://example.org/authors/alex"], ["Alex Rivers"]),
+    (["Rivers, Alex"], ["Rivers, Alex"]),
+])
+def test_split_authors(raw: list[str], expected: list[str]) -> None:
+    assert split_authors(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2024-03-01T09:15:00Z", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+    ("2024-03-01T09:15:00", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+    ("Fri, 01 Mar 2024 09:15:00 +0000", datetime(2024, 3, 1, 9, 15, tzinfo=UTC)),
+    ("2024-03-01 09:15:00 -0500", datetime(2024, 3, 1, 14, 15, tzinfo=UTC)),
+    ("not a date", None),
+])
+def test_parse_datetime_is_timezone_aware(raw: str, expected: datetime | None) -> None:
+    parsed = parse_datetime(raw)
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.tzinfo is not None
+
+
+def test_language_is_detected_when_the_page_does_not_say() -> None:
+    pytest.importorskip("py3langid")
+    result = extract_article(page(lang=""), URL)
+    assert result.language == "en"
+
+
+# --- contract ------------------------------------------------------------------------------------
+
+
+def test_result_is_picklable_and_serialisable() -> None:
+    result = extract_article(page(), URL)
+    again = pickle.loads(pickle.dumps(result))
+    assert again == result
+    record = result.to_json()
+    json.dumps(record)
+    assert set(record) == {"text", "title", "authors", "published_at", "language",
+                           "description", "image", "tags", "canonical_url", "marked_article"}
+
+
+@pytest.mark.parametrize("html", ["", "   ", b"\x00\xff\xfe", "<html></html>", "just text",
+                                  "<p>one</p>"])
+def test_bad_input_gives_an_empty_record(html: str | bytes) -> None:
+    result = extract_article(html, URL)
+    assert isinstance(result, Extracted)
+    assert not result.looks_like_article
+
+
+# --- the benchmark's scorer ------------------------------------------------------------------
+
+
+def test_scorer_optional_paragraphs_are_neither_missed_nor_extra() -> None:
+    truth = [BODY[0], f"[{BODY[1]}]", BODY[2]]
+    without = "\n".join([BODY[0], BODY[2]])
+    with_it = "\n".join([BODY[0], BODY[1], BODY[2]])
+    assert score_page(truth, without).precision == pytest.approx(1.0)
+    assert score_page(truth, without).recall == pytest.approx(1.0)
+    assert score_page(truth, with_it).precision == pytest.approx(1.0)
+    # The dataset README's method counts the bracketed paragraph as required.
+    assert score_page(truth, without, optional=False).recall < 1.0
+
+
+def test_scorer_counts_extra_and_missing_text() -> None:
+    truth = BODY[:2]
+    extra = score_page(truth, "\n".join([*BODY[:2], BODY[4]]))
+    missing = score_page(truth, BODY[0])
+    assert extra.precision < 1.0 and extra.recall == pytest.approx(1.0)
+    assert missing.recall < 1.0 and missing.precision == pytest.approx(1.0)
+    summary = summarize([extra, missing])
+    assert 0 < summary.f1 < 1
+    assert score_page(truth, "nothing in common here at all").recall == 0.0
