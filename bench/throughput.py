@@ -105,18 +105,33 @@ class Site:
         self.server.shutdown()
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in KiB."""
-    total, stack = 0, [pid]
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
     while stack:
         current = stack.pop()
+        found.append(current)
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
             for task in Path(f"/proc/{current}/task").iterdir():
                 stack.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, AttributeError):
+        except OSError:
             continue
+    return found
+
+
+def sample_tree(pid: int, cpu: dict[int, tuple[str, float]]) -> int:
+    """Resident KiB of a process tree; records each process's CPU seconds so far in `cpu`."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for current in _descendants(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{current}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+        except OSError:
+            continue
+        rss = re.search(r"VmRSS:\s+(\d+)", status)
+        total += int(rss.group(1)) if rss else 0
+        cpu[current] = (cmdline, (int(fields[11]) + int(fields[12])) / tick)
     return total
 
 
@@ -129,7 +144,7 @@ class CrawlFigures:
     peak_rss_mib: float
 
 
-def crawl(site: Site, workdir: Path, concurrency: int) -> CrawlFigures:
+def crawl(site: Site, workdir: Path, concurrency: int, verbose: bool) -> CrawlFigures:
     config = workdir / "config.yaml"
     database = workdir / "bench.db"
     config.write_text(
@@ -138,7 +153,6 @@ def crawl(site: Site, workdir: Path, concurrency: int) -> CrawlFigures:
         f"sources:\n  bench:\n    sitemaps: ['{site.url}/robots.txt']\n"
         "    articles: ['/news/\\d+\\.html$']\n"
     )
-    before = os.times()
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl", "bench", "-q"],
@@ -147,17 +161,19 @@ def crawl(site: Site, workdir: Path, concurrency: int) -> CrawlFigures:
         text=True,
     )
     peak = 0
+    cpu: dict[int, tuple[str, float]] = {}
     while process.poll() is None:
-        peak = max(peak, tree_rss_kib(process.pid))
-        time.sleep(0.05)  # sampling interval of the memory probe, not synchronisation
+        peak = max(peak, sample_tree(process.pid, cpu))
+        time.sleep(0.05)  # the probe's sampling interval, not synchronisation
     wall = time.perf_counter() - started
-    after = os.times()
+    if verbose:
+        for pid, (cmdline, seconds) in sorted(cpu.items()):
+            print(f"  pid {pid}: {seconds:.1f} s CPU (at last sample)  {cmdline}")
     output = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         sys.exit(f"crawl failed ({process.returncode}):\n{output}")
     stored = int(re.search(r"^bench\s+\S+\s+\S+\s+\d+\s+\d+\s+(\d+)", output, re.M).group(1))  # type: ignore[union-attr]
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return CrawlFigures(site.served, stored, wall, cpu, peak / 1024)
+    return CrawlFigures(site.served, stored, wall, sum(c for _, c in cpu.values()), peak / 1024)
 
 
 def _extract(html: bytes) -> int:
@@ -178,6 +194,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, action="append", help="pages to crawl (repeatable)")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("-v", "--verbose", action="store_true", help="CPU time per process")
     args = parser.parse_args()
     templates = load_templates(args.dataset)
     cores = len(os.sched_getaffinity(0))
@@ -185,7 +202,7 @@ def main() -> None:
     for count in args.pages or [500]:
         pages = [vary(templates[i % len(templates)], i) for i in range(count)]
         with tempfile.TemporaryDirectory() as tmp, Site(pages) as site:
-            figures = crawl(site, Path(tmp), args.concurrency)
+            figures = crawl(site, Path(tmp), args.concurrency, args.verbose)
         limit = extraction_limit(pages, cores)
         crawl_rate = count / figures.wall
         limit_rate = count / limit

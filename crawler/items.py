@@ -11,7 +11,8 @@ class PageItem:
     source: str
     url: str  # the canonical form of the URL that was requested
     final_url: str  # where redirects ended
-    html: str
+    body: bytes  # undecoded: the extraction worker decodes it, off the reactor thread
+    content_type: str | None
     fetched_at: datetime
     listed_as_article: bool  # an `articles` pattern, a feed or a sitemap vouched for it
     feed_title: str | None = None

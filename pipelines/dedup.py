@@ -9,9 +9,6 @@ constraints; this stage catches repeats within a run before they cost a write.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from typing import Any, Self
 from urllib.parse import urljoin
 
@@ -22,18 +19,6 @@ from crawler.urls import canonicalize, on_domains
 from pipelines import stats
 from pipelines.database import ArticleRecord
 from pipelines.extract import ExtractedPage
-
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def normalise_text(text: str) -> str:
-    """The words of a text, case-folded: what stays when a copy is re-typeset."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", text).split())
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
 def canonical_url(page: ExtractedPage) -> str:
@@ -60,7 +45,7 @@ class DedupPipeline:
             return item
         page, extracted = item.page, item.extracted
         url = canonical_url(item)
-        digest = content_hash(extracted.text)
+        digest = item.content_hash  # computed in the extraction worker
         if url in self.seen_urls or digest in self.seen_hashes:
             self.crawler.stats.inc_value(stats.DUPLICATES)
             raise DropItem(f"duplicate within this run: {page.url}")

@@ -19,8 +19,10 @@ from typing import Any, Self
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from crawler.decoding import BinaryBody, decode_html
 from crawler.items import PageItem
 from pipelines import stats
+from pipelines.contenthash import content_hash
 from pipelines.extraction import Extracted, extract_article
 
 
@@ -28,10 +30,28 @@ from pipelines.extraction import Extracted, extract_article
 class ExtractedPage:
     page: PageItem
     extracted: Extracted
+    content_hash: str
+
+
+@dataclass(slots=True)
+class _WorkerResult:
+    extracted: Extracted | None = None
+    content_hash: str = ""
+    skipped: str | None = None
+
+
+def _extract_page(body: bytes, content_type: str | None, url: str) -> _WorkerResult:
+    """Everything CPU-bound about a page, done in a worker: decode, extract, hash."""
+    try:
+        html = decode_html(body, content_type)
+    except BinaryBody as exc:
+        return _WorkerResult(skipped=str(exc))
+    extracted = extract_article(html, url)
+    return _WorkerResult(extracted, content_hash(extracted.text) if extracted.text else "")
 
 
 def _warm_up() -> None:
-    extract_article("<html><body><article><p>Warm-up.</p></article></body></html>", None)
+    _extract_page(b"<html><body><article><p>Warm-up.</p></article></body></html>", None, "")
 
 
 def default_workers() -> int:
@@ -54,7 +74,7 @@ class ExtractPipeline:
             # forkserver: the crawl process runs threads (DNS, the database), which a plain
             # fork would copy in whatever state they were in.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["pipelines.extraction"])
+            context.set_forkserver_preload(["pipelines.extract"])
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
             # Start every worker now, while robots.txt and the feeds download, rather than
             # on the first page: a worker's start-up (imports, trafilatura's set-up) is
@@ -70,20 +90,27 @@ class ExtractPipeline:
         if not isinstance(item, PageItem):
             return item
         try:
-            extracted = await self._extract(item)
+            result = await self._extract(item)
         except (BrokenProcessPool, MemoryError, RecursionError) as exc:
             stats.error(self.crawler.stats, "extraction failed")
             raise DropItem(f"extraction failed for {item.url}: {exc!r}") from None
+        if result.skipped or result.extracted is None:
+            reason = result.skipped or "extraction failed"
+            stats.skip(self.crawler.stats, reason)
+            raise DropItem(f"{reason}: {item.url}")
+        extracted = result.extracted
         if not extracted.text:
             stats.skip(self.crawler.stats, "no article text")
             raise DropItem(f"no article text in {item.url}")
         if not item.listed_as_article and not extracted.looks_like_article:
             stats.skip(self.crawler.stats, "not an article")
             raise DropItem(f"not an article: {item.url}")
-        return ExtractedPage(item, extracted)
+        return ExtractedPage(item, extracted, result.content_hash)
 
-    async def _extract(self, item: PageItem) -> Extracted:
+    async def _extract(self, item: PageItem) -> _WorkerResult:
         if self.pool is None:
-            return extract_article(item.html, item.final_url)
+            return _extract_page(item.body, item.content_type, item.final_url)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, extract_article, item.html, item.final_url)
+        return await loop.run_in_executor(
+            self.pool, _extract_page, item.body, item.content_type, item.final_url
+        )

@@ -142,11 +142,22 @@ def test_embedded_tweet_is_dropped() -> None:
     assert_full_body(result.text)
 
 
-def test_hidden_lightbox_is_dropped() -> None:
-    box = ('<div hidden="hidden"><h3>Subscribe to bookmark this article</h3>'
-           '<p>Want to save your favourite stories to read later? Start a subscription.</p></div>')
-    result = extract_article(page(inside=box), URL)
-    assert "bookmark" not in result.text
+def test_hidden_elements_are_dropped() -> None:
+    # Not rendered, so not read: a lightbox or a notice meant for other visitors.
+    box = ('<div hidden="hidden"><p>Members can save this story and come back to it later from '
+           'any of their devices, along with every other article they have marked.</p></div>')
+    html = page().replace(f"<p>{BODY[2]}</p>", f"<p>{BODY[2]}</p>{box}")
+    result = extract_article(html, URL)
+    assert "Members can save" not in result.text
+    assert_full_body(result.text)
+
+
+def test_complementary_role_is_dropped() -> None:
+    box = ('<div role="complementary"><p>Our guide to the town\u2019s other bridges explains how each '
+           'of them came to be built, and which of them are next in line for repairs.</p></div>')
+    html = page().replace(f"<p>{BODY[2]}</p>", f"<p>{BODY[2]}</p>{box}")
+    result = extract_article(html, URL)
+    assert "other bridges" not in result.text
     assert_full_body(result.text)
 
 

@@ -21,7 +21,6 @@ from twisted.python.failure import Failure
 
 from crawler import failures
 from crawler.config import Config, SourceConfig, load_config
-from crawler.decoding import BinaryBody, decode_html
 from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitemap_urls_from_robots
 from crawler.items import PageItem
 from crawler.settings import settings_for
@@ -111,7 +110,7 @@ class NewsSpider(Spider):
                 for entry in entries:
                     yield from self._sitemap_request(entry.url)
             else:
-                yield from self._article_requests(entries, listed=True)
+                yield from self._article_requests(entries, listed=False)
         except NotAFeed:
             stats.skip(self.crawler.stats, "sitemap is not XML")
 
@@ -137,7 +136,7 @@ class NewsSpider(Spider):
                 yield Request(canonical, self.parse_listing, errback=self.on_error)
             elif not self.articles:  # no patterns: any other link may be an article
                 articles.append(Entry(canonical))
-        yield from self._article_requests(articles, listed=bool(self.articles))
+        yield from self._article_requests(articles, listed=False)
 
     def _is_article(self, url: str) -> bool:
         return any(p.search(url) for p in self.articles)
@@ -147,8 +146,16 @@ class NewsSpider(Spider):
         candidates: dict[str, Entry] = {}
         for entry in entries:
             url = canonicalize(entry.url)
-            if url and url not in self.scheduled and on_domains(url, self.domains):
-                candidates.setdefault(url, entry)
+            if not url or url in self.scheduled or not on_domains(url, self.domains):
+                continue
+            if self.articles and not self._is_article(url):
+                # With `articles` patterns, only URLs matching them are articles; a feed or
+                # sitemap entry matching `follow` is read as a listing page instead.
+                if any(p.search(url) for p in self.follow):
+                    self.scheduled.add(url)
+                    yield Request(url, self.parse_listing, errback=self.on_error)
+                continue
+            candidates.setdefault(url, entry)
         if not candidates:
             return
         assert self.store is not None
@@ -159,7 +166,9 @@ class NewsSpider(Spider):
             self.scheduled.add(url)
             if url in known:
                 continue
-            as_article = (listed and not self.articles) or self._is_article(url)
+            # Without patterns a feed entry is taken for an article; anything else must show
+            # it is one (article markup, enough text) once fetched.
+            as_article = self._is_article(url) or (listed and not self.articles)
             yield Request(
                 url,
                 self.parse_article,
@@ -174,17 +183,17 @@ class NewsSpider(Spider):
 
     def parse_article(self, response: Response) -> Iterator[PageItem]:
         self.crawler.stats.inc_value(stats.PAGES)
-        try:
-            html = decode_html(response)
-        except BinaryBody as exc:
-            stats.skip(self.crawler.stats, str(exc))
+        if not isinstance(response, TextResponse):
+            stats.skip(self.crawler.stats, "not HTML")
             return
+        content_type = response.headers.get("Content-Type")
         entry: Entry = response.meta["entry"]
         yield PageItem(
             source=self.source.name,
             url=canonicalize(response.request.url if response.request else response.url) or response.url,
             final_url=response.url,
-            html=html,
+            body=response.body,
+            content_type=content_type.decode("latin-1") if content_type else None,
             fetched_at=utcnow(),
             listed_as_article=response.meta["listed"],
             feed_title=entry.title,
