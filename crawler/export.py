@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from pipelines.database import Store
-from pipelines.models import Article
+from pipelines.models import Article, ArticleUrl
 
 FIELDS = (
     "id",
@@ -28,17 +32,43 @@ FIELDS = (
     "first_seen_at",
     "fetched_at",
     "content_hash",
+    "revision",  # 1 for the text first stored; each correction found by a recheck adds one
+    "updated_at",  # when the latest revision was stored; null for revision 1
+    "urls",  # the story's other URLs: copies and near-duplicates stored as aliases of it
 )
 
 
-def article_record(article: Article) -> dict[str, Any]:
-    record: dict[str, Any] = {name: getattr(article, name) for name in FIELDS}
-    for name in ("published_at", "first_seen_at", "fetched_at"):
+def article_record(article: Article, urls: list[str] | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {name: getattr(article, name) for name in FIELDS if name != "urls"}
+    record["urls"] = list(urls or [])
+    for name in ("published_at", "first_seen_at", "fetched_at", "updated_at"):
         value = record[name]
         record[name] = value.isoformat() if value else None
     record["authors"] = list(record["authors"] or [])
     record["tags"] = list(record["tags"] or [])
     return record
+
+
+def _records(store: Store, articles: Iterator[Article], with_duplicates: bool) -> Iterator[dict[str, Any]]:
+    """Each story once with its other URLs; with duplicates, also one record per other URL."""
+    while chunk := list(islice(articles, 500)):
+        aliases: dict[int, list[tuple[str, str]]] = {a.id: [] for a in chunk}
+        with store.sessions() as session:
+            rows = session.execute(
+                select(ArticleUrl.article_id, ArticleUrl.url, ArticleUrl.source)
+                .where(ArticleUrl.article_id.in_(list(aliases)))
+                .order_by(ArticleUrl.first_seen_at, ArticleUrl.url)
+            )
+            for article_id, url, source in rows:
+                aliases[article_id].append((url, source))
+        for article in chunk:
+            others = [(u, s) for u, s in aliases[article.id] if u != article.url]
+            yield article_record(article, [u for u, _ in others])
+            if with_duplicates:
+                for url, source in others:
+                    record = article_record(article, [article.url] + [u for u, _ in others if u != url])
+                    record.update(url=url, source=source)
+                    yield record
 
 
 def export_articles(
@@ -48,6 +78,7 @@ def export_articles(
     *,
     source: str | None = None,
     since: datetime | None = None,
+    with_duplicates: bool = False,
 ) -> int:
     store = Store(database)
     count = 0
@@ -56,11 +87,10 @@ def export_articles(
         writer = csv.DictWriter(stream, FIELDS) if fmt == "csv" else None
         if writer:
             writer.writeheader()
-        for article in store.iter_articles(source=source, since=since):
-            record = article_record(article)
+        for record in _records(store, store.iter_articles(source=source, since=since), with_duplicates):
             if writer:
-                record["authors"] = "; ".join(record["authors"])
-                record["tags"] = "; ".join(record["tags"])
+                for name in ("authors", "tags", "urls"):
+                    record[name] = "; ".join(record[name])
                 writer.writerow(record)
             else:
                 stream.write(json.dumps(record, ensure_ascii=False) + "\n")

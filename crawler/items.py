@@ -18,3 +18,4 @@ class PageItem:
     feed_title: str | None = None
     feed_published: datetime | None = None
     domains: frozenset[str] = field(default_factory=frozenset)  # the source's own sites
+    recheck: bool = False  # a stored article fetched again to look for a correction

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from pipelines import fingerprint, revisions
 from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
 
@@ -64,6 +65,7 @@ class ArticleRecord:
     def columns(self) -> dict[str, Any]:
         return {
             "source": self.source,
+    recheck: bool = False  # a re-fetch of a stored article: a changed text is a new revision
             "url": self.url,
             "title": self.title,
             "authors": self.authors,
@@ -88,6 +90,7 @@ class Store:
     def create_schema(self) -> None:
         """A new database is created at the current schema revision; an outdated one is refused."""
         from pipelines import schema  # schema builds its engines with make_engine, from here
+        self.revised = 0  # re-fetched articles stored as a new revision by this store
 
         schema.prepare(self.engine.url)
 
@@ -117,7 +120,12 @@ class Store:
             known = set(
                 session.scalars(
                     select(ArticleUrl.url_hash).where(
+        every = records
                         ArticleUrl.url_hash.in_([url_hash(r.url) for r in records])
+            rechecks = [r for r in records if r.recheck]
+            rechecked = dict(zip(map(id, rechecks), revisions.apply(session, rechecks), strict=True))
+            self.revised += sum(1 for o in rechecked.values() if o == revisions.REVISED)
+            records = [r for r in records if rechecked.get(id(r), revisions.UNKNOWN) == revisions.UNKNOWN]
                     )
                 )
             )
@@ -126,6 +134,15 @@ class Store:
             if fresh:
                 statement = (
                     self._insert(Article)
+            # A story told again with small edits (near-duplicate) is stored as an alias URL
+            # of its first telling, like an exact copy; only the rest become articles.
+            hashes = {r.content_hash for r in fresh}
+            exact = set(session.scalars(select(Article.content_hash).where(Article.content_hash.in_(hashes))))
+            unseen = [r for r in fresh if r.content_hash not in exact]
+            near = fingerprint.match(session, [r.text for r in unseen])
+            retold = {id(unseen[i]): owner for i, owner in near.in_store.items()}
+            retold_in_batch = {id(unseen[i]): unseen[j] for i, j in near.in_batch.items()}
+            fresh = [r for r in fresh if id(r) not in retold and id(r) not in retold_in_batch]
                     .values([r.columns() for r in fresh])
                     .on_conflict_do_nothing(index_elements=["content_hash"])
                     .returning(Article.id, Article.content_hash)
@@ -142,8 +159,11 @@ class Store:
                 )
             url_rows = {}
             for record in records:
-                owner = owners.get(record.content_hash)
-                if owner is None:  # a known URL whose text changed: revisions are kept elsewhere
+                owner = retold.get(id(record))
+                if id(record) in retold_in_batch:
+                    owner = owners.get(retold_in_batch[id(record)].content_hash)
+                owner = owner or owners.get(record.content_hash)
+                if owner is None:  # a known URL whose text changed: pipelines.revisions keeps those
                     continue
                 for url in (record.url, *record.aliases):
                     url_rows.setdefault(
@@ -176,10 +196,20 @@ class Store:
             for record in records:
                 article_id = inserted.get(record.content_hash)
                 is_new = article_id is not None and claimed_by.get(url_hash(record.url)) == article_id
+            prints = {id(r): p for r, p in zip(unseen, near.prints, strict=True)}
+            fingerprint.index(
+                session,
+                {
+                    inserted[r.content_hash]: prints[id(r)].buckets
+                    for r in fresh
+                    if id(r) in prints and inserted.get(r.content_hash) not in lost | {None}
+                },
+            )
                 if is_new:
                     inserted.pop(record.content_hash)  # later copies in the batch are duplicates
                 result.append(is_new)
-            return result
+            outcome = dict(zip(map(id, records), result, strict=True))
+            return [outcome.get(id(r), False) for r in every]
 
     def iter_articles(
         self, source: str | None = None, since: datetime | None = None, batch: int = 500

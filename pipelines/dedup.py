@@ -66,4 +66,5 @@ class DedupPipeline:
             image=extracted.image,
             tags=extracted.tags,
             aliases=aliases,
+            recheck=page.recheck,
         )

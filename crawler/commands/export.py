@@ -24,7 +24,14 @@ def run(args: argparse.Namespace) -> int:
     if args.source:
         config.source(args.source)
     out = Path(args.output) if args.output and args.output != "-" else None
-    count = export_articles(config.database, args.format, out, source=args.source, since=since)
+    count = export_articles(
+        config.database,
+        args.format,
+        out,
+        source=args.source,
+        since=since,
+        with_duplicates=args.with_duplicates,
+    )
     print(f"exported {count} articles" + (f" to {out}" if out else ""), file=sys.stderr)
     return EXIT_OK
 
@@ -39,6 +46,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     export.add_argument("--source", metavar="NAME", help="only this source's articles")
     export.add_argument(
         "--since", metavar="DATE", help="only articles first seen at or after DATE (ISO 8601)"
+    )
+    export.add_argument(
+        "--with-duplicates",
+        action="store_true",
+        help="one record per URL: copies and near-duplicates too, not only each story once",
     )
     export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     export.set_defaults(func=run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import timedelta
 from typing import Any, Self
 
 from scrapy import Request, Spider
@@ -25,13 +26,19 @@ from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitema
 from crawler.items import PageItem
 from crawler.settings import settings_for
 from crawler.urls import canonicalize, host_of, on_domains, site_key
-from pipelines import stats
+from pipelines import revisions, stats
 from pipelines.database import Store
 from pipelines.models import utcnow
+
+# A 304 reaches the callbacks (which then have nothing to do) instead of failing as an error.
+_CONDITIONAL = {"validators": "conditional", "handle_httpstatus_list": [304]}
 
 
 class NewsSpider(Spider):
     name = "news"
+    custom_settings = {  # noqa: RUF012  (Scrapy's own attribute)
+        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ConditionalRequests": 950},
+    }
 
     def __init__(self, source: SourceConfig | str, config: Config | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -50,6 +57,9 @@ class NewsSpider(Spider):
         self.seed_errors: list[str] = []
         self.seed_answered = False
         self.store: Store | None = None
+        # Listing pages (feeds, sitemaps...) some of whose articles failed to download: their
+        # validators are not kept, so the next run reads them in full and tries those again.
+        self.incomplete: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -76,6 +86,21 @@ class NewsSpider(Spider):
             yield self._seed(url, self.parse_robots if is_robots else self.parse_sitemap)
         for url in self.source.start_urls:
             yield self._seed(url, self.parse_listing)
+        for url in self._recheck_urls():
+            self.scheduled.add(url)
+            yield Request(
+                url,
+                self.parse_article,
+                errback=self.on_error,
+                dont_filter=True,
+                meta={**_CONDITIONAL, "entry": Entry(url), "listed": True, "recheck": True},
+            )
+
+    def _recheck_urls(self) -> list[str]:
+        if not self.source.recheck:
+            return []
+        assert self.store is not None
+        return revisions.recent_urls(self.store, self.source.name, utcnow() - self.source.recheck)
 
     def closed(self, reason: str) -> None:
         if self.store is not None:
@@ -84,43 +109,54 @@ class NewsSpider(Spider):
     def _seed(self, url: str, callback: Any) -> Request:
         # dont_filter: a seed listed twice (a feed also named in a sitemap) still counts once
         # as reached; the dupefilter would silently drop it and its errors.
-        return Request(url, callback, errback=self.on_error, meta={"seed": True}, dont_filter=True)
+        meta = {"seed": True, **_CONDITIONAL}
+        return Request(url, callback, errback=self.on_error, meta=meta, dont_filter=True)
 
     # -- discovery ----------------------------------------------------------------------------
 
     def parse_feed(self, response: Response) -> Iterator[Request]:
         self._answered(response)
+        if response.status == 304:
+            return
         try:
             entries = parse_feed(response.body)
         except NotAFeed:
             stats.skip(self.crawler.stats, "feed is not XML")
             return
-        yield from self._article_requests(entries, listed=True)
+        yield from self._article_requests(entries, listed=True, via=response.url)
 
     def parse_robots(self, response: Response) -> Iterator[Request]:
         self._answered(response)
+        if response.status == 304:
+            return
         for url in sitemap_urls_from_robots(response.body, base_url=response.url):
             yield from self._sitemap_request(url)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
         self._answered(response)
+        if response.status == 304:
+            return
         try:
             kind, entries = parse_sitemap(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
             if kind == "sitemapindex":
                 for entry in entries:
-                    yield from self._sitemap_request(entry.url)
+                    # A sitemap last changed before max_age lists nothing young enough.
+                    if not self._too_old(entry):
+                        yield from self._sitemap_request(entry.url)
             else:
-                yield from self._article_requests(entries, listed=False)
+                yield from self._article_requests(entries, listed=False, via=response.url)
         except NotAFeed:
             stats.skip(self.crawler.stats, "sitemap is not XML")
 
     def _sitemap_request(self, url: str) -> Iterator[Request]:
         canonical = canonicalize(url)
         if canonical and on_domains(canonical, self.domains):
-            yield Request(canonical, self.parse_sitemap, errback=self.on_error)
+            yield Request(canonical, self.parse_sitemap, errback=self.on_error, meta=dict(_CONDITIONAL))
 
     def parse_listing(self, response: Response) -> Iterator[Request]:
         self._answered(response)
+        if response.status == 304:
+            return
         if not isinstance(response, TextResponse):
             stats.skip(self.crawler.stats, "listing page is not HTML")
             return
@@ -133,18 +169,26 @@ class NewsSpider(Spider):
             if self._is_article(canonical):
                 articles.append(Entry(canonical))
             elif any(p.search(canonical) for p in self.follow):
-                yield Request(canonical, self.parse_listing, errback=self.on_error)
+                yield Request(canonical, self.parse_listing, errback=self.on_error, meta=dict(_CONDITIONAL))
             elif not self.articles:  # no patterns: any other link may be an article
                 articles.append(Entry(canonical))
-        yield from self._article_requests(articles, listed=False)
+        yield from self._article_requests(articles, listed=False, via=response.url)
 
     def _is_article(self, url: str) -> bool:
         return any(p.search(url) for p in self.articles)
 
-    def _article_requests(self, entries: Iterable[Entry], listed: bool) -> Iterator[Request]:
-        """Requests for the entries not requested in this run and not stored before."""
+    def _too_old(self, entry: Entry) -> bool:
+        max_age: timedelta | None = self.source.max_age
+        return bool(max_age and entry.published and entry.published < utcnow() - max_age)
+
+    def _article_requests(self, entries: Iterable[Entry], listed: bool, via: str) -> Iterator[Request]:
+        """Requests for the entries not requested in this run, not stored before and, by the
+        date their feed or sitemap gives, not older than the source's max_age."""
         candidates: dict[str, Entry] = {}
         for entry in entries:
+            if self._too_old(entry):
+                stats.skip(self.crawler.stats, "older than max_age")
+                continue
             url = canonicalize(entry.url)
             if not url or url in self.scheduled or not on_domains(url, self.domains):
                 continue
@@ -153,7 +197,7 @@ class NewsSpider(Spider):
                 # sitemap entry matching `follow` is read as a listing page instead.
                 if any(p.search(url) for p in self.follow):
                     self.scheduled.add(url)
-                    yield Request(url, self.parse_listing, errback=self.on_error)
+                    yield Request(url, self.parse_listing, errback=self.on_error, meta=dict(_CONDITIONAL))
                 continue
             candidates.setdefault(url, entry)
         if not candidates:
@@ -176,12 +220,20 @@ class NewsSpider(Spider):
                 # Canonical URLs are deduplicated above; the dupefilter would also swallow
                 # redirect loops without a word, where the redirect limit names them.
                 dont_filter=True,
-                meta={"entry": entry, "listed": as_article},
+                meta={
+                    "entry": entry,
+                    "listed": as_article,
+                    "via": via,
+                    # Kept so that a recheck of this article can ask "changed since?"
+                    "validators": "record" if self.source.recheck else None,
+                },
             )
 
     # -- articles -----------------------------------------------------------------------------
 
     def parse_article(self, response: Response) -> Iterator[PageItem]:
+        if response.status == 304:  # a recheck of an article that has not changed
+            return
         self.crawler.stats.inc_value(stats.PAGES)
         if not isinstance(response, TextResponse):
             stats.skip(self.crawler.stats, "not HTML")
@@ -199,6 +251,7 @@ class NewsSpider(Spider):
             feed_title=entry.title,
             feed_published=entry.published,
             domains=self.domains,
+            recheck=bool(response.meta.get("recheck")),
         )
 
     # -- failures -----------------------------------------------------------------------------
@@ -209,6 +262,8 @@ class NewsSpider(Spider):
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
+        if request.meta.get("via"):
+            self.incomplete.add(request.meta["via"])
         if failure.check(HttpError) and request.meta.get("seed"):
             self.seed_answered = True  # the host is up; the seed itself is broken
         if failure.check(IgnoreRequest) and not failure.check(HttpError):

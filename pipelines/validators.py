@@ -1,0 +1,75 @@
+"""HTTP validators per URL: the ETag and Last-Modified a page last answered with.
+
+Sent back as If-None-Match / If-Modified-Since, they let a feed, sitemap or listing page
+that has not changed answer 304 with no body, so a re-crawl with nothing new costs a few
+empty responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pipelines.database import Store
+from pipelines.models import HttpValidator, url_hash, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    etag: str | None
+    last_modified: str | None
+    checked_at: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+
+def lookup(store: Store, url: str) -> Validators | None:
+    with store.sessions() as session:
+        row = session.get(HttpValidator, url_hash(url))
+        return Validators(row.etag, row.last_modified, row.checked_at) if row else None
+
+
+def save(store: Store, source: str, found: Mapping[str, Validators]) -> None:
+    """Keep these URLs' validators, replacing older ones; one transaction."""
+    if not found:
+        return
+    insert = postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    rows = [
+        {
+            "url_hash": url_hash(url),
+            "url": url,
+            "source": source,
+            "etag": v.etag,
+            "last_modified": v.last_modified,
+            "checked_at": v.checked_at or now,
+        }
+        for url, v in found.items()
+    ]
+    with store.sessions.begin() as session:
+        for start in range(0, len(rows), 500):
+            statement = insert(HttpValidator).values(rows[start : start + 500])
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["url_hash"],
+                    set_={
+                        "etag": statement.excluded.etag,
+                        "last_modified": statement.excluded.last_modified,
+                        "checked_at": statement.excluded.checked_at,
+                        "source": statement.excluded.source,
+                    },
+                )
+            )
+
+
+def for_urls(store: Store, urls: Iterable[str]) -> dict[str, Validators]:
+    """The validators kept for these URLs (those that have any)."""
+    by_hash = {url_hash(u): u for u in urls}
+    with store.sessions() as session:
+        rows = session.scalars(select(HttpValidator).where(HttpValidator.url_hash.in_(list(by_hash))))
+        return {by_hash[r.url_hash]: Validators(r.etag, r.last_modified, r.checked_at) for r in rows}
