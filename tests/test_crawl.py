@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -196,7 +198,7 @@ def test_only_articles_are_stored(crawl: Crawl) -> None:
     site = ok(crawl).site
     allowed = {site.url_for(a.path) for a in site.articles} | {site.url_for(WIRE_PATH)}
     extra = sorted(r["url"] for r in crawl.records if r["url"] not in allowed)
-    assert extra == [], "pages that are not articles were stored"
+    assert extra == [], f"pages that are not articles were stored: {extra}"
     for path in [*NON_ARTICLES, *BROKEN_PATHS.values()]:
         assert crawl.stored(path) == [], path
 
@@ -338,6 +340,27 @@ def test_recrawl_stores_only_the_article_added_since(site: NewsSite, tmp_path: P
         site.url_for(fresh.path)]
 
 
+def test_without_article_patterns_pages_are_judged_by_what_they_are(
+    site: NewsSite, tmp_path: Path
+) -> None:
+    # Only listing pages to go on: every link is a candidate, the page itself must tell.
+    config = write_config(tmp_path, {"judged": {
+        "start_urls": [site.url_for("/")], "follow": ["/section/[a-z]+$"]}})
+    result = run_newsmill("crawl", "judged", config=config)
+    assert result.returncode == 0, describe(result)
+    paths = set(site.requested_paths())
+    assert "/about.html" in paths and "/galleries/spring-lantern-festival.html" in paths, (
+        "the non-article pages linked from the home page were never looked at")
+    stored = {r["url"] for r in export_records(config)}
+    for article in site.main_articles():
+        if article.path not in (TRUNCATED_PATH, SYNDICATED_PATH):
+            assert site.url_for(article.path) in stored, article.path
+    wrongly = sorted(u for u in stored
+                     if u in {site.url_for(p) for p in [*NON_ARTICLES, *BROKEN_PATHS.values()]})
+    assert wrongly == [], f"pages that are not articles were stored: {wrongly}"
+    assert "not an article" in result.stdout + result.stderr, result.stdout
+
+
 def test_unreachable_source_exits_1_and_stores_nothing(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{closed_port()}"
     config = write_config(tmp_path, {"gone": {
@@ -414,3 +437,53 @@ def test_extract_url_prints_json_with_title_and_text(
     assert result.returncode == 0, describe(result)
     _check_voa_json(result.stdout)
     assert VOA_PATH in site.requested_paths()
+
+
+# --- the fixture site itself (so an end-to-end failure is never the fixture's) ----------------
+
+
+def _get(site: NewsSite, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(site.url_for(path), headers=headers or {})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_site_feeds_and_sitemaps_are_well_formed_and_point_home(site: NewsSite) -> None:
+    for path in ["/feed.xml", "/atom.xml", "/blog/feed.xml", "/sitemap_index.xml",
+                 "/sitemap-news.xml", "/sitemap-pages.xml"]:
+        status, body = _get(site, path)
+        assert status == 200
+        root = ET.fromstring(body)
+        links = [e.text or e.get("href") or "" for e in root.iter()
+                 if e.tag.rsplit("}", 1)[-1] in ("link", "loc")]
+        assert links and all(link.startswith(site.url + "/") for link in links), (path, links)
+    for path in ["/", "/section/world", VOA_PATH, WIRE_PATH, "/about.html", "/robots.txt"]:
+        status, body = _get(site, path)
+        assert status == 200 and b"{{" not in body, path
+    assert f"Sitemap: {site.url}/sitemap_index.xml" in _get(site, "/robots.txt")[1].decode()
+    wire = _get(site, WIRE_PATH)[1].decode()
+    assert 'rel="canonical"' not in wire and site.article(SYNDICATED_PATH).paragraphs[1] in wire
+
+
+def test_site_follows_runtime_changes_and_answers_conditional_gets(site: NewsSite) -> None:
+    fresh = synthetic_article(3, section="science")
+    site.add_article(fresh)
+    assert fresh.path.encode() in _get(site, "/feed.xml")[1]
+    assert fresh.path.encode() in _get(site, "/sitemap-news.xml")[1]
+    assert fresh.path.encode() in _get(site, "/section/science")[1]
+    site.update_article(fresh.path, title="A Corrected Headline")
+    assert b"A Corrected Headline" in _get(site, fresh.path)[1]
+    site.remove(fresh.path)
+    assert _get(site, fresh.path)[0] == 404
+    assert fresh.path.encode() not in _get(site, "/atom.xml")[1]
+    site.clear_log()
+    with urllib.request.urlopen(site.url_for(VOA_PATH)) as response:
+        etag = response.headers["ETag"]
+    assert _get(site, VOA_PATH, {"If-None-Match": etag})[0] == 304
+    assert [(r.method, r.status, r.headers.get("if-none-match")) for r in site.requests] == [
+        ("GET", 200, None), ("GET", 304, etag)]
+    site.add_page("/2024/03/09/gone.html", "", status=410)
+    assert _get(site, "/2024/03/09/gone.html")[0] == 410

@@ -638,6 +638,11 @@ def _make_handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
             if status == 200 and self.headers.get("If-None-Match") == etag:
                 status, body = 304, b""
+            # Logged before answering: once a client holds the response, the log shows it.
+            site._record(Request(
+                method=self.command, path=path, target=self.path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                status=status, at=datetime.now(UTC)))
             self.send_response(status)
             self.send_header("Content-Type", page.content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -649,10 +654,6 @@ def _make_handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if send_body and status != 304:
                 self.wfile.write(body)
-            site._record(Request(
-                method=self.command, path=path, target=self.path,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                status=status, at=datetime.now(UTC)))
 
         def log_message(self, format: str, *args: object) -> None:
             # The request log is the record; stderr noise would bury pytest's output.
