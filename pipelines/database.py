@@ -61,11 +61,11 @@ class ArticleRecord:
     image: str | None = None
     tags: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)  # other canonical URLs it was reached by
+    recheck: bool = False  # a re-fetch of a stored article: a changed text is a new revision
 
     def columns(self) -> dict[str, Any]:
         return {
             "source": self.source,
-    recheck: bool = False  # a re-fetch of a stored article: a changed text is a new revision
             "url": self.url,
             "title": self.title,
             "authors": self.authors,
@@ -86,11 +86,11 @@ class Store:
         self.engine = make_engine(database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        self.revised = 0  # re-fetched articles stored as a new revision by this store
 
     def create_schema(self) -> None:
         """A new database is created at the current schema revision; an outdated one is refused."""
         from pipelines import schema  # schema builds its engines with make_engine, from here
-        self.revised = 0  # re-fetched articles stored as a new revision by this store
 
         schema.prepare(self.engine.url)
 
@@ -116,24 +116,20 @@ class Store:
         """Store a batch in one transaction; True for each record stored as a new article."""
         if not records:
             return []
-        with self.sessions.begin() as session:
-            known = set(
-                session.scalars(
-                    select(ArticleUrl.url_hash).where(
         every = records
-                        ArticleUrl.url_hash.in_([url_hash(r.url) for r in records])
+        with self.sessions.begin() as session:
             rechecks = [r for r in records if r.recheck]
             rechecked = dict(zip(map(id, rechecks), revisions.apply(session, rechecks), strict=True))
             self.revised += sum(1 for o in rechecked.values() if o == revisions.REVISED)
             records = [r for r in records if rechecked.get(id(r), revisions.UNKNOWN) == revisions.UNKNOWN]
+            known = set(
+                session.scalars(
+                    select(ArticleUrl.url_hash).where(
+                        ArticleUrl.url_hash.in_([url_hash(r.url) for r in records])
                     )
                 )
             )
             fresh = [r for r in records if url_hash(r.url) not in known]
-            inserted: dict[str, int] = {}
-            if fresh:
-                statement = (
-                    self._insert(Article)
             # A story told again with small edits (near-duplicate) is stored as an alias URL
             # of its first telling, like an exact copy; only the rest become articles.
             hashes = {r.content_hash for r in fresh}
@@ -143,6 +139,10 @@ class Store:
             retold = {id(unseen[i]): owner for i, owner in near.in_store.items()}
             retold_in_batch = {id(unseen[i]): unseen[j] for i, j in near.in_batch.items()}
             fresh = [r for r in fresh if id(r) not in retold and id(r) not in retold_in_batch]
+            inserted: dict[str, int] = {}
+            if fresh:
+                statement = (
+                    self._insert(Article)
                     .values([r.columns() for r in fresh])
                     .on_conflict_do_nothing(index_elements=["content_hash"])
                     .returning(Article.id, Article.content_hash)
@@ -192,10 +192,6 @@ class Store:
             lost = set(inserted.values()) - set(claimed_by.values())
             if lost:
                 session.execute(delete(Article).where(Article.id.in_(lost)))
-            result = []
-            for record in records:
-                article_id = inserted.get(record.content_hash)
-                is_new = article_id is not None and claimed_by.get(url_hash(record.url)) == article_id
             prints = {id(r): p for r, p in zip(unseen, near.prints, strict=True)}
             fingerprint.index(
                 session,
@@ -205,6 +201,10 @@ class Store:
                     if id(r) in prints and inserted.get(r.content_hash) not in lost | {None}
                 },
             )
+            result = []
+            for record in records:
+                article_id = inserted.get(record.content_hash)
+                is_new = article_id is not None and claimed_by.get(url_hash(record.url)) == article_id
                 if is_new:
                     inserted.pop(record.content_hash)  # later copies in the batch are duplicates
                 result.append(is_new)
