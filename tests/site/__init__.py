@@ -1,0 +1,1 @@
+"""The Daily Ledger fixture news site (see server.py)."""

@@ -38,7 +38,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 PAGES_DIR = Path(__file__).parent / "pages"
@@ -120,7 +120,7 @@ class Request:
     """One request the site received, for assertions such as "never asked for /private/"."""
 
     method: str
-    path: str  # without the query string
+    path: str  # percent-decoded, without the query string
     target: str  # as sent: path and query
     headers: Mapping[str, str]  # lower-cased names
     status: int
@@ -630,7 +630,8 @@ def _make_handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             self._answer(send_body=False)
 
         def _answer(self, *, send_body: bool) -> None:
-            path = urlsplit(self.path).path or "/"
+            # Decoded as real servers do, so /a%2Db.html and /a-b.html are one page.
+            path = unquote(urlsplit(self.path).path) or "/"
             page = site.resolve(path)
             body = page.body.encode("utf-8") if isinstance(page.body, str) else page.body
             body = body.replace(b"{{BASE}}", site.url.encode())
