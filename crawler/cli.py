@@ -9,12 +9,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from crawler.commands import crawl, export, extract, history
+from crawler.commands import crawl, export, extract, history, run, runs, sources
 from crawler.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from crawler.config import ConfigError
 from pipelines.schema import DatabaseError
 
-COMMANDS = [crawl, export, history, extract]
+COMMANDS = [crawl, run, runs, sources, export, history, extract]
 
 
 def build_parser() -> argparse.ArgumentParser:

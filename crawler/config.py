@@ -110,7 +110,9 @@ class SourceConfig(_Strict):
 
 
 class DaemonSettings(_Strict):
-    grace_period: float = Field(30, ge=0)  # seconds running crawls get after SIGTERM
+    # Seconds a crawl gets to stop after SIGTERM (and past max_runtime) before SIGKILL; short,
+    # as a stop is expected to be prompt and killed crawls lose only pages in flight.
+    grace_period: float = Field(5, ge=0)
     run_at_startup: bool = True
     misfire_grace_time: float = Field(300, ge=1)
 

@@ -1,0 +1,34 @@
+"""`newsmill run` (and `python scheduler.py`): the daemon, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from crawler.commands.common import load
+from crawler.logs import FORMATS, setup_logging
+
+
+def run(args: argparse.Namespace) -> int:
+    from crawler.daemon import Daemon
+
+    config = load(args)
+    setup_logging(args.log_format, logging.DEBUG if args.debug else logging.INFO)
+    return Daemon(config, crawl_log_level="INFO" if args.verbose else "ERROR").run()
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run_ = commands.add_parser(
+        "run",
+        help="the daemon: crawl every source on its schedule",
+        description=(
+            "Crawl every source on its schedule, each run in a process of its own, until SIGTERM "
+            "or Ctrl-C (exit 0). SIGHUP re-reads the config. One log line per run start and end."
+        ),
+    )
+    # Also accepted after `run`, so that `python scheduler.py --config PATH` works.
+    run_.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    run_.add_argument("--log-format", choices=FORMATS, default="text", help="text (default) or json")
+    run_.add_argument("-v", "--verbose", action="store_true", help="the crawls' Scrapy log at INFO")
+    run_.add_argument("--debug", action="store_true", help="the daemon's own log at DEBUG")
+    run_.set_defaults(func=run)

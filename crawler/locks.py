@@ -1,0 +1,139 @@
+"""Locks that hold across processes: one crawl of a source at a time, one daemon per database.
+
+The daemon's crawls and `newsmill crawl` are separate processes, possibly on separate
+machines when the database is PostgreSQL, so the lock lives where they all meet:
+- PostgreSQL: a session-level advisory lock, held by a connection of its own; the server
+  drops it when the holder's connection goes, so a killed crawl never leaves it behind.
+- SQLite (and anything else): an flock()ed file in the state directory beside the database
+  file; the kernel drops it when the holder's process dies, however it dies.
+Neither needs a table, so there is nothing to migrate and nothing to clean up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import IO, Self
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
+
+from pipelines.database import make_engine
+from pipelines.models import utcnow
+
+
+def state_dir(database_url: str) -> Path:
+    """Where newsmill keeps lock files and the daemon's status for this database.
+
+    Beside an SQLite file (`data/newsmill.db` -> `data/newsmill.db.run/`), so everyone using
+    that file agrees on it; for a server database, a per-URL directory under the temp dir.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        return path.parent.resolve() / f"{path.name}.run"
+    key = hashlib.sha1(url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"newsmill-{key}"
+
+
+def _file_name(name: str) -> str:
+    # Source names are free text in config.yaml; the hash keeps two names that clean up
+    # alike ("a/b", "a_b") from sharing a lock.
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+    return f"{cleaned}-{hashlib.sha1(name.encode()).hexdigest()[:8]}.lock"
+
+
+class Lock:
+    """A non-blocking, cross-process lock named `name` for one database."""
+
+    def __init__(self, database_url: str, name: str) -> None:
+        self.name = name
+        self.database_url = database_url
+        self._postgres = make_url(database_url).get_backend_name() == "postgresql"
+        self.path = state_dir(database_url) / "locks" / _file_name(name)
+        self._file: IO[str] | None = None
+        self._engine: Engine | None = None
+        self._connection: Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None or self._connection is not None
+
+    def acquire(self) -> bool:
+        """Take the lock if nobody holds it; False at once if somebody does."""
+        if self.held:
+            return True
+        return self._acquire_postgres() if self._postgres else self._acquire_file()
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock
+            self._file = None
+        if self._connection is not None:
+            self._connection.close()  # the advisory lock is the session's; it ends here
+            self._connection = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def holder(self) -> str:
+        """Who holds the lock, as far as can be told: for messages only."""
+        if self._postgres:
+            return "another process"
+        try:
+            text_ = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            text_ = ""
+        return text_ or "another process"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    # -- implementations -------------------------------------------------------------------
+
+    def _acquire_file(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while locked
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        # The file outlives its holders; its text names the current one for `holder()`.
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {utcnow():%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        self._file = handle
+        return True
+
+    def _acquire_postgres(self) -> bool:
+        key = int.from_bytes(hashlib.sha1(f"newsmill:{self.name}".encode()).digest()[:8], "big", signed=True)
+        self._engine = make_engine(self.database_url)
+        connection = self._engine.connect()
+        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        connection.commit()
+        if not got:
+            connection.close()
+            self._engine.dispose()
+            self._engine = None
+            return False
+        self._connection = connection
+        return True
+
+
+def source_lock(database_url: str, source: str) -> Lock:
+    """Held by whichever process is crawling `source` right now."""
+    return Lock(database_url, f"source:{source}")
+
+
+def daemon_lock(database_url: str) -> Lock:
+    """Held by the one daemon scheduling crawls into this database."""
+    return Lock(database_url, "daemon")
