@@ -52,6 +52,7 @@ class NewsSpider(Spider):
             site_key(d) for d in [*source.domains, *(host_of(u) for u in source.seeds())] if d
         )
         self.follow = [re.compile(p) for p in source.follow]
+        self.start_pages = {c for u in source.start_urls if (c := canonicalize(u))}
         self.articles = [re.compile(p) for p in source.articles]
         self.scheduled: set[str] = set()
         self.seed_errors: list[str] = []
@@ -192,12 +193,15 @@ class NewsSpider(Spider):
             url = canonicalize(entry.url)
             if not url or url in self.scheduled or not on_domains(url, self.domains):
                 continue
-            if self.articles and not self._is_article(url):
-                # With `articles` patterns, only URLs matching them are articles; a feed or
-                # sitemap entry matching `follow` is read as a listing page instead.
-                if any(p.search(url) for p in self.follow):
-                    self.scheduled.add(url)
-                    yield Request(url, self.parse_listing, errback=self.on_error, meta=dict(_CONDITIONAL))
+            is_article = self._is_article(url)
+            if not is_article and any(p.search(url) for p in self.follow):
+                # A feed or sitemap entry matching `follow` is read as a listing page.
+                self.scheduled.add(url)
+                yield Request(url, self.parse_listing, errback=self.on_error, meta=dict(_CONDITIONAL))
+                continue
+            # With `articles` patterns, only URLs matching them are articles; the source's
+            # own start pages never are.
+            if (self.articles and not is_article) or url in self.start_pages:
                 continue
             candidates.setdefault(url, entry)
         if not candidates:
@@ -206,8 +210,10 @@ class NewsSpider(Spider):
         known = self.store.known_urls(candidates)
         if known:
             self.crawler.stats.inc_value(stats.SKIPPED + "already stored", len(known))
+        # Claimed all at once, before the first request is yielded: Scrapy consumes this
+        # generator lazily, interleaved with the feed's or sitemap's that lists the same URLs.
+        self.scheduled.update(candidates)
         for url, entry in candidates.items():
-            self.scheduled.add(url)
             if url in known:
                 continue
             # Without patterns a feed entry is taken for an article; anything else must show
