@@ -53,10 +53,15 @@ class Extracted:
     tags: list[str] = field(default_factory=list)
     canonical_url: str | None = None  # rel=canonical or og:url as the page states it
     marked_article: bool = False  # og:type article or a JSON-LD Article type on the page
+    marked_other: bool = False  # an og:type that is not article (website, video, profile...)
 
     @property
     def looks_like_article(self) -> bool:
-        return self.marked_article or len(self.text) >= MIN_ARTICLE_CHARS
+        # A page that names its own type is taken at its word; one that says nothing is
+        # judged by how much body text it has.
+        if self.marked_article or self.marked_other:
+            return self.marked_article
+        return len(self.text) >= MIN_ARTICLE_CHARS
 
     def to_json(self) -> dict[str, object]:
         record = asdict(self)
@@ -94,6 +99,7 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
         tags=meta.tags,
         canonical_url=meta.canonical_url,
         marked_article=meta.marked_article,
+        marked_other=meta.marked_other,
     )
 
 

@@ -52,6 +52,7 @@ class PageMetadata:
     tags: list[str] = field(default_factory=list)
     canonical_url: str | None = None
     marked_article: bool = False
+    marked_other: bool = False  # the page says it is something else: og:type website, ...
     article_body: str | None = None  # JSON-LD articleBody, a fallback for the body
 
 
@@ -250,6 +251,7 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     meta = PageMetadata()
     og_type = (_meta(tags, "og:type") or "").lower()
     meta.marked_article = og_type == "article" or bool(article)
+    meta.marked_other = not meta.marked_article and bool(og_type)
 
     h1 = [t for h in tree.xpath("//h1") if (t := clean_text(h.text_content()))]
     og_title = _meta(tags, "og:title", "twitter:title")

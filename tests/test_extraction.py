@@ -337,7 +337,8 @@ def test_result_is_picklable_and_serialisable() -> None:
     record = result.to_json()
     json.dumps(record)
     assert set(record) == {"text", "title", "authors", "published_at", "language",
-                           "description", "image", "tags", "canonical_url", "marked_article"}
+                           "description", "image", "tags", "canonical_url", "marked_article",
+                           "marked_other"}
 
 
 @pytest.mark.parametrize("html", ["", "   ", b"\x00\xff\xfe", "<html></html>", "just text",
@@ -371,3 +372,11 @@ def test_scorer_counts_extra_and_missing_text() -> None:
     summary = summarize([extra, missing])
     assert 0 < summary.f1 < 1
     assert score_page(truth, "nothing in common here at all").recall == 0.0
+
+
+def test_a_page_that_declares_another_type_is_not_an_article() -> None:
+    prose = "<p>" + "We are a newsroom of forty people covering the city and its region. " * 12 + "</p>"
+    about = f'<html><head><meta property="og:type" content="website"></head><body>{prose}</body></html>'
+    plain = f"<html><body><article>{prose}</article></body></html>"
+    assert not extract_article(about, "https://example.org/about.html").looks_like_article
+    assert extract_article(plain, "https://example.org/story.html").looks_like_article
