@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Self
 
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
@@ -67,20 +68,29 @@ class ExtractPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         workers = crawler.settings.getint("NEWSMILL_EXTRACT_WORKERS", -1)
-        return cls(crawler, default_workers() if workers < 0 else workers)
+        pipeline = cls(crawler, default_workers() if workers < 0 else workers)
+        crawler.signals.connect(pipeline.request_scheduled, signal=signals.request_scheduled)
+        return pipeline
 
-    def open_spider(self) -> None:
-        if self.workers > 0:
-            # forkserver: the crawl process runs threads (DNS, the database), which a plain
-            # fork would copy in whatever state they were in.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["pipelines.extract"])
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            # Start every worker now, while robots.txt and the feeds download, rather than
-            # on the first page: a worker's start-up (imports, trafilatura's set-up) is
-            # most of a second.
-            for _ in range(self.workers):
-                self.pool.submit(_warm_up)
+    def request_scheduled(self, request: Request) -> None:
+        # The pool starts with the first article request, so its workers' start-up (imports,
+        # trafilatura's set-up: most of a second) overlaps that page's download, and a run
+        # that finds nothing new never pays for it.
+        if self.pool is None and self.workers > 0 and request.callback == self._article_callback():
+            self._start_pool()
+
+    def _article_callback(self) -> Any:
+        spider = self.crawler.spider
+        return getattr(spider, "parse_article", None)
+
+    def _start_pool(self) -> None:
+        # forkserver: the crawl process runs threads (DNS, the database), which a plain
+        # fork would copy in whatever state they were in.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pipelines.extract"])
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        for _ in range(self.workers):
+            self.pool.submit(_warm_up)
 
     def close_spider(self) -> None:
         if self.pool is not None:
@@ -108,6 +118,8 @@ class ExtractPipeline:
         return ExtractedPage(item, extracted, result.content_hash)
 
     async def _extract(self, item: PageItem) -> _WorkerResult:
+        if self.pool is None and self.workers > 0:
+            self._start_pool()
         if self.pool is None:
             return _extract_page(item.body, item.content_type, item.final_url)
         loop = asyncio.get_running_loop()
