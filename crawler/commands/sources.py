@@ -14,12 +14,14 @@ from crawler.table import print_table, when
 def run(args: argparse.Namespace) -> int:
     from crawler.status import read_status
     from pipelines.database import Store
+    from pipelines.resume import resume_state
 
     config = load(args)
     store = Store(config.database)
     try:
         store.create_schema()
         last = store.last_runs()
+        resume = resume_state(store, config.sources.values())
     finally:
         store.close()
     # Next runs are known only to a running daemon, which writes them down for us.
@@ -37,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
                 "last_finished": run_.finished_at.isoformat() if run_ and run_.finished_at else None,
                 "status": run_.status if run_ else None,
                 "last_run_id": run_.id if run_ else None,
+                # Where the next crawl resumes from.
+                "articles": resume[name]["articles"],
+                "other_urls": resume[name]["other_urls"],
+                "revised": resume[name]["revised"],
+                "newest_article_at": resume[name]["newest_article_at"],
+                "validators": resume[name]["validators"],
             }
         )
     if args.json:
@@ -44,10 +52,20 @@ def run(args: argparse.Namespace) -> int:
         print()
         return EXIT_OK
     rows = [
-        [r["source"], r["schedule"] or "-", when(r["next_run"]), when(r["last_run"]), r["status"] or "-"]
+        [
+            r["source"],
+            r["schedule"] or "-",
+            when(r["next_run"]),
+            when(r["last_run"]),
+            r["status"] or "-",
+            str(r["articles"]),
+            when(r["newest_article_at"]),
+            str(len(r["validators"])),
+        ]
         for r in records
     ]
-    print_table(["source", "schedule", "next run", "last run", "status"], rows, sys.stdout)
+    headers = ["source", "schedule", "next run", "last run", "status", "articles", "newest", "validators"]
+    print_table(headers, rows, sys.stdout)
     if not daemon:
         print("(no daemon is running on this database: no next runs)", file=sys.stderr)
     return EXIT_OK
@@ -57,7 +75,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sources = commands.add_parser(
         "sources",
         help="the sources, their schedules, next and last run",
-        description="The configured sources: schedule, next run (while the daemon runs), last run, status.",
+        description="The configured sources: schedule, next run (while the daemon runs), last run and "
+        "its status, and where the next crawl resumes from: articles stored, the newest article's "
+        "date, the feed/sitemap validators (ETag, Last-Modified) kept for conditional requests.",
     )
     sources.add_argument("--json", action="store_true", help="a JSON list of source objects")
     sources.set_defaults(func=run)
