@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
+import string
 import subprocess
 import sys
 import tempfile
@@ -29,8 +31,6 @@ import trafilatura
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "fundus-eval"
-# The first paragraph with a run of plain text: most likely part of the article body.
-BODY_PARAGRAPH = re.compile(rb"<p(?:\s[^>]*)?>(?=[^<]{80})", re.IGNORECASE)
 
 
 def load_templates(dataset: Path) -> list[bytes]:
@@ -40,15 +40,28 @@ def load_templates(dataset: Path) -> list[bytes]:
     return [p.read_bytes() for p in pages]
 
 
+# Text between tags, outside <script> and <style>, with no entity in it.
+_TEXT = re.compile(rb"(<(?:script|style)\b.*?</(?:script|style)>)|>([^<&]+)", re.IGNORECASE | re.DOTALL)
+
+
 def vary(template: bytes, n: int) -> bytes:
-    """The template with a sentence of its own opening its first body paragraph."""
-    unique = (
-        f"Bench dispatch {n}: reporters filed update number {n} on the story, "
-        f"confirming details {n * 7919 % 100003} with officials late on day {n % 28 + 1}. "
-    ).encode()
-    match = BODY_PARAGRAPH.search(template)
-    at = match.end() if match else len(template)
-    return template[:at] + unique + template[at:]
+    """The template with every letter of its visible text through a substitution cipher of
+    its own: the same markup, the same lengths and layout, but words no other page has, so
+    no cache and no near-duplicate detection can shortcut the work."""
+    rng = random.Random(n)
+    lower = list(string.ascii_lowercase)
+    rng.shuffle(lower)
+    table = bytes.maketrans(
+        (string.ascii_lowercase + string.ascii_uppercase).encode(),
+        ("".join(lower) + "".join(lower).upper()).encode(),
+    )
+
+    def swap(match: re.Match[bytes]) -> bytes:
+        if match.group(1):
+            return match.group(1)
+        return b">" + match.group(2).translate(table)
+
+    return _TEXT.sub(swap, template)
 
 
 class Site:
@@ -183,7 +196,7 @@ def _extract(html: bytes) -> int:
 def extraction_limit(pages: list[bytes], workers: int) -> float:
     """Seconds trafilatura alone takes over the pages, one process per core."""
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_extract, pages[:workers * 2]))  # workers warmed up: imports done
+        list(pool.map(_extract, pages[: workers * 2]))  # workers warmed up: imports done
         started = time.perf_counter()
         list(pool.map(_extract, pages, chunksize=4))
         return time.perf_counter() - started
