@@ -9,12 +9,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from crawler.commands import crawl, export, extract, history, run, runs, sources
-from crawler.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
-from crawler.config import ConfigError
-from pipelines.schema import DatabaseError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-COMMANDS = [crawl, run, runs, sources, export, history, extract]
+from crawler.commands import crawl, db, export, extract, history, run, runs, sources
+from crawler.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
+from crawler.config import ConfigError, load_config
+from pipelines.schema import DatabaseError, unavailable
+
+COMMANDS = [crawl, run, runs, sources, export, history, extract, db]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unavailable(args: argparse.Namespace, exc: Exception) -> str:
+    try:
+        return str(unavailable(load_config(args.config).database, exc))
+    except ConfigError:
+        return "the database is unavailable"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
@@ -42,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except DatabaseError as exc:
         print(f"newsmill: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away under a command that had no reason to check it first.
+        print(f"newsmill: {_unavailable(args, exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

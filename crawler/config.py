@@ -117,10 +117,23 @@ class DaemonSettings(_Strict):
     misfire_grace_time: float = Field(300, ge=1)
 
 
+def _seconds(value: Any) -> float:
+    return parse_duration(value).total_seconds()
+
+
+class StoreSettings(_Strict):
+    """What the store does when the database goes away in the middle of a crawl."""
+
+    retry_for: Annotated[float, BeforeValidator(_seconds)] = 60  # then articles are spooled to disk
+    buffer: int = Field(2000, ge=1)  # articles held in memory meanwhile; beyond that they are spooled
+    spool_dir: Path = Path("data/spool")  # replayed at the next run and by `newsmill db replay`
+
+
 class Config(_Strict):
     database: str = DEFAULT_DATABASE
     crawl: CrawlSettings = CrawlSettings()
     daemon: DaemonSettings = DaemonSettings()
+    store: StoreSettings = StoreSettings()
     sources: dict[str, SourceConfig]
     path: Path | None = None
 
@@ -151,9 +164,9 @@ def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | No
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping with a `sources:` key")
     raw = dict(raw)
-    unknown = sorted(set(raw) - {"database", "crawl", "daemon", "sources"})
+    unknown = sorted(set(raw) - {"database", "crawl", "daemon", "store", "sources"})
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key (known: database, crawl, daemon, sources)")
+        raise ConfigError(f"{unknown[0]}: unknown key (known: database, crawl, daemon, store, sources)")
     defaults = raw.get("crawl") or {}
     sources = raw.get("sources")
     if not isinstance(sources, dict) or not sources:

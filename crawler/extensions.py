@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any, Self, TextIO
@@ -9,10 +10,14 @@ from typing import Any, Self, TextIO
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import task
 
 from pipelines import schema, stats
 from pipelines.database import Store
+from pipelines.store import SPOOLED
+
+log = logging.getLogger(__name__)
 
 # Scrapy's close reasons, as a crawl-run status.
 _STATUS = {
@@ -53,6 +58,13 @@ class RunRecorder:
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         failure = getattr(spider, "failure", None)
+        spooled = self.crawler.stats.get_value(SPOOLED, 0)
+        if spooled and not failure:
+            # Nothing is lost, but the run's work is not in the database: say so, exit 1.
+            failure = (
+                f"database unavailable: {spooled} article(s) spooled, stored at the next run "
+                "or by `newsmill db replay`"
+            )
         self.status = "failed" if failure else _STATUS.get(reason, "failed")
         error = failure or (None if self.status in {"ok", "interrupted", "timeout"} else reason)
         self.crawler.stats.set_value(stats.STATUS, self.status)
@@ -60,7 +72,11 @@ class RunRecorder:
             self.crawler.stats.set_value(stats.ERROR, error)
         counts = stats.counts(self.crawler.stats.get_stats())
         if self.run_id is not None:
-            self.store.finish_run(self.run_id, self.status, counts, error)
+            try:
+                self.store.finish_run(self.run_id, self.status, counts, error)
+            except SQLAlchemyError as exc:
+                why = schema.reason(exc, self.crawler.settings["NEWSMILL_DATABASE"])
+                log.error("crawl run %d left unfinished: database unavailable (%s)", self.run_id, why)
         self.store.close()
 
 

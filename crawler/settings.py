@@ -57,4 +57,7 @@ def settings_for(config: Config, source: SourceConfig) -> dict[str, Any]:
         "RETRY_TIMES": crawl.retries,
         "CLOSESPIDER_PAGECOUNT": crawl.max_pages,
         "NEWSMILL_DATABASE": config.database,
+        "NEWSMILL_STORE_RETRY_FOR": config.store.retry_for,
+        "NEWSMILL_STORE_BUFFER": config.store.buffer,
+        "NEWSMILL_SPOOL_DIR": str(config.store.spool_dir),
     }

@@ -41,7 +41,11 @@ def make_engine(database_url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # libpq: a server that stops answering (rather than refusing) still fails a write within
+    # seconds, so the store falls back to its buffer and spool instead of hanging the crawl.
+    libpq = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
+    connect_args = libpq if url.get_backend_name() == "postgresql" else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 @dataclass(slots=True)

@@ -69,10 +69,15 @@ def scrub(message: str, url: str | URL) -> str:
     return message
 
 
+def reason(exc: BaseException, url: str | URL) -> str:
+    """One line on why a database call failed: the driver's words, without the password."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return scrub(first_line, url)
+
+
 def unavailable(url: str | URL, exc: BaseException) -> DatabaseUnavailable:
-    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    first_line = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
-    return DatabaseUnavailable(f"cannot connect to {describe(url)}: {scrub(first_line, url)}")
+    return DatabaseUnavailable(f"cannot connect to {describe(url)}: {reason(exc, url)}")
 
 
 def alembic_config() -> AlembicConfig:
@@ -107,7 +112,10 @@ def _migration_engine(url: str | URL) -> Engine:
 @contextmanager
 def _locked(url: str | URL) -> Iterator[Connection]:
     """A connection in a transaction that holds newsmill's migration lock."""
-    engine = _migration_engine(url)
+    try:
+        engine = _migration_engine(url)
+    except OSError as exc:  # a SQLite file whose directory cannot be made
+        raise unavailable(url, exc) from None
     try:
         try:
             connection = engine.connect()

@@ -12,11 +12,14 @@ from crawler.locks import source_lock
 def run(args: argparse.Namespace) -> int:
     from crawler.runner import CrawlResult, run_crawls
     from crawler.summary import print_summary
+    from pipelines import schema
 
     config = load(args)
     if args.all == bool(args.sources):
         raise UsageError("name one or more sources, or --all")
     sources = list(config.sources.values()) if args.all else [config.source(n) for n in args.sources]
+    # An unreachable or outdated database stops the command here, with its own message (exit 1).
+    schema.prepare(config.database)
     # The daemon's crawls take the same per-source locks: a source is never crawled twice at once.
     locks = {s.name: source_lock(config.database, s.name) for s in sources}
     busy = [name for name, lock in locks.items() if not lock.acquire()]
