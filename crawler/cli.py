@@ -6,13 +6,14 @@ Exit status: 0 done, 1 the work failed, 2 usage or config error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from crawler.commands import crawl, db, export, extract, history, run, runs, sources
-from crawler.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
+from crawler.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from crawler.config import ConfigError, load_config
 from pipelines.schema import DatabaseError, unavailable
 
@@ -58,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `newsmill export | head`: the reader is gone, which is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -444,7 +444,7 @@ def test_cli_crawl_never_runs_a_source_the_daemon_is_crawling(tmp_path: Path) ->
                 lambda: [r for r in runs(config, "hung") if r["status"] == "running"],
                 daemon=daemon,
             )
-            result = run_newsmill("crawl", "hung", "-q", config=config)
+            result = run_newsmill("crawl", "hung", "-q", "--wait", "0", config=config)
             assert result.returncode == 1, describe(result)
             assert "hung is being crawled by pid" in result.stderr
             assert [r["trigger"] for r in runs(config)] == ["schedule"], "no second crawl was recorded"
@@ -471,6 +471,31 @@ def test_scheduled_run_is_skipped_while_another_process_crawls_the_source(tmp_pa
         finally:
             held.release()
         assert site.hits(site.articles[0].path) == 1
+
+
+def test_cli_crawl_waits_for_a_source_crawled_elsewhere_then_crawls_it(tmp_path: Path) -> None:
+    with NewsSite(fixtures=False) as site:
+        site.add_article(synthetic_article(1))
+        config = write_config(tmp_path, {"busy": feed_source(site)})
+        held = source_lock(database_url(config), "busy")  # another process's crawl of "busy"
+        assert held.acquire()
+        crawl = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl", "busy", "-q"],
+            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert crawl.stderr is not None
+            line = crawl.stderr.readline()  # blocks until the crawl says it waits
+            assert "waiting for another crawl of busy" in line, line
+            assert site.requested_paths() == [], "nothing is fetched while the lock is held elsewhere"
+            held.release()
+            assert crawl.wait(timeout=120) == 0, crawl.communicate()
+        finally:
+            held.release()
+            if crawl.poll() is None:
+                crawl.kill()
+        assert site.hits(site.articles[0].path) == 1
+        assert [r["status"] for r in runs(config, "busy")] == ["ok"]
 
 
 def test_a_crawl_process_that_dies_is_recorded_failed_and_the_daemon_goes_on(tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
-from crawler.locks import source_lock
+from crawler.locks import Lock, source_lock
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     schema.prepare(config.database)
     # The daemon's crawls take the same per-source locks: a source is never crawled twice at once.
     locks = {s.name: source_lock(config.database, s.name) for s in sources}
-    busy = [name for name, lock in locks.items() if not lock.acquire()]
+    busy = _wait_for(locks, args.wait)
     for name in busy:
         print(f"newsmill: {name} is being crawled by {locks[name].holder()}; skipped", file=sys.stderr)
     results: list[CrawlResult] = []
@@ -42,13 +43,29 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if not busy and all(r.status == "ok" for r in results) else EXIT_FAILED
 
 
+def _wait_for(locks: dict[str, Lock], wait: float) -> list[str]:
+    """Take every lock, waiting up to `wait` seconds for those held elsewhere; the names of
+    those still held when the wait is over. A crawl that waited finds stored what the other
+    one stored, and fetches only what is left."""
+    busy = [name for name, lock in locks.items() if not lock.acquire()]
+    if busy and wait > 0:
+        holders = ", ".join(f"{name} ({locks[name].holder()})" for name in busy)
+        print(f"newsmill: waiting for another crawl of {holders} to end", file=sys.stderr)
+        deadline = time.monotonic() + wait
+        while busy and time.monotonic() < deadline:
+            time.sleep(0.5)  # a lock held elsewhere gives no signal when freed: poll it
+            busy = [name for name in busy if not locks[name].acquire()]
+    return busy
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     crawl = commands.add_parser(
         "crawl",
         help="crawl sources once, now",
         description=(
             "Crawl the named sources (or --all) once. Prints progress while it runs and a summary "
-            "at the end. Exit 1 if a source could not be crawled."
+            "at the end. A source another process is crawling (the daemon, another `newsmill crawl`) is "
+            "waited for, then crawled. Exit 1 if a source could not be crawled."
         ),
     )
     crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="source names from the config")
@@ -59,6 +76,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=5.0,
         metavar="SECONDS",
         help="seconds between progress lines (default 5)",
+    )
+    crawl.add_argument(
+        "--wait",
+        type=float,
+        default=3600,
+        metavar="SECONDS",
+        help="how long to wait for a source another process is crawling (default 3600; 0: skip it, exit 1)",
     )
     crawl.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     crawl.add_argument("-v", "--verbose", action="store_true", help="Scrapy's log at INFO level")
