@@ -28,6 +28,10 @@ EXTENSIONS = {
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
 REDIRECT_MAX_TIMES = 5
+# The meta-refresh middleware decodes every page in full on the reactor thread to look for a
+# <meta http-equiv=refresh>; news articles do not redirect that way, and the decoding belongs
+# to the extraction workers.
+METAREFRESH_ENABLED = False
 RETRY_HTTP_CODES = [502, 503, 504, 522, 524, 408, 429]
 # Follow the server's pace: AutoThrottle backs off when responses slow down.
 AUTOTHROTTLE_ENABLED = False

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from pipelines import fingerprint, revisions
+from pipelines.fingerprint import Fingerprint
 from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
 
@@ -66,6 +67,7 @@ class ArticleRecord:
     tags: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)  # other canonical URLs it was reached by
     recheck: bool = False  # a re-fetch of a stored article: a changed text is a new revision
+    fingerprint: Fingerprint | None = None  # made in the extraction worker, off this process
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -139,7 +141,7 @@ class Store:
             hashes = {r.content_hash for r in fresh}
             exact = set(session.scalars(select(Article.content_hash).where(Article.content_hash.in_(hashes))))
             unseen = [r for r in fresh if r.content_hash not in exact]
-            near = fingerprint.match(session, [r.text for r in unseen])
+            near = fingerprint.match(session, [r.text for r in unseen], [r.fingerprint for r in unseen])
             retold = {id(unseen[i]): owner for i, owner in near.in_store.items()}
             retold_in_batch = {id(unseen[i]): unseen[j] for i, j in near.in_batch.items()}
             fresh = [r for r in fresh if id(r) not in retold and id(r) not in retold_in_batch]

@@ -67,4 +67,5 @@ class DedupPipeline:
             tags=extracted.tags,
             aliases=aliases,
             recheck=page.recheck,
+            fingerprint=item.fingerprint,
         )

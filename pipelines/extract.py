@@ -25,6 +25,7 @@ from crawler.items import PageItem
 from pipelines import stats
 from pipelines.contenthash import content_hash
 from pipelines.extraction import Extracted, extract_article
+from pipelines.fingerprint import Fingerprint, fingerprint
 
 
 @dataclass(slots=True)
@@ -32,23 +33,27 @@ class ExtractedPage:
     page: PageItem
     extracted: Extracted
     content_hash: str
+    fingerprint: Fingerprint | None = None
 
 
 @dataclass(slots=True)
 class _WorkerResult:
     extracted: Extracted | None = None
     content_hash: str = ""
+    fingerprint: Fingerprint | None = None
     skipped: str | None = None
 
 
 def _extract_page(body: bytes, content_type: str | None, url: str) -> _WorkerResult:
-    """Everything CPU-bound about a page, done in a worker: decode, extract, hash."""
+    """Everything CPU-bound about a page, done in a worker: decode, extract, hash, fingerprint."""
     try:
         html = decode_html(body, content_type)
     except BinaryBody as exc:
         return _WorkerResult(skipped=str(exc))
     extracted = extract_article(html, url)
-    return _WorkerResult(extracted, content_hash(extracted.text) if extracted.text else "")
+    if not extracted.text:
+        return _WorkerResult(extracted)
+    return _WorkerResult(extracted, content_hash(extracted.text), fingerprint(extracted.text))
 
 
 def _warm_up() -> None:
@@ -115,7 +120,7 @@ class ExtractPipeline:
         if not item.listed_as_article and not extracted.looks_like_article:
             stats.skip(self.crawler.stats, "not an article")
             raise DropItem(f"not an article: {item.url}")
-        return ExtractedPage(item, extracted, result.content_hash)
+        return ExtractedPage(item, extracted, result.content_hash, result.fingerprint)
 
     async def _extract(self, item: PageItem) -> _WorkerResult:
         if self.pool is None and self.workers > 0:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from datasketch import MinHash
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -64,12 +64,26 @@ def shingles(text: str, size: int = SHINGLE) -> set[str]:
 @cache
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
     # datasketch draws its permutations anew for every MinHash; they only depend on the
-    # seed, so drawing them once keeps a fingerprint well under a millisecond.
+    # seed, so drawing them once keeps a fingerprint well under a millisecond. Imported
+    # here: datasketch brings scipy, seconds of start-up a process that never
+    # fingerprints (the crawl's reactor process) should not pay.
+    from datasketch import MinHash
+
     return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
 
 
+def _crc32(item: bytes) -> int:
+    return zlib.crc32(item)
+
+
 def minhash(items: Iterable[str]) -> np.ndarray:
-    signature = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME)
+    from datasketch import MinHash
+
+    # CRC-32 rather than datasketch's default SHA-1 per shingle: a tenth of the cost, and
+    # as good a spread for picking minima among a page's few hundred shingles.
+    signature = MinHash(
+        num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME, hashfunc=_crc32
+    )
     signature.update_batch([w.encode("utf-8") for w in items])
     return signature.hashvalues
 
@@ -128,13 +142,17 @@ class BatchMatches:
     in_batch: dict[int, int]  # batch index -> index of an earlier text of the batch it duplicates
 
 
-def match(session: Session, texts: Sequence[str]) -> BatchMatches:
+def match(
+    session: Session, texts: Sequence[str], computed: Sequence[Fingerprint | None] | None = None
+) -> BatchMatches:
     """Which of these new texts repeat a stored article, or an earlier text of the batch.
 
     One indexed query for the batch's buckets, one for the candidates' texts, then an exact
     similarity check per candidate: lookup cost follows the matches, not the store's size.
     """
-    prints = [fingerprint(t) for t in texts]
+    # Fingerprints computed in the extraction workers come along; the rest are made here.
+    given = list(computed) if computed is not None else [None] * len(texts)
+    prints = [p if p is not None else fingerprint(t) for t, p in zip(texts, given, strict=True)]
     buckets = sorted({b for p in prints for b in p.buckets})
     holders: dict[int, set[int]] = defaultdict(set)
     for start in range(0, len(buckets), _CHUNK):
