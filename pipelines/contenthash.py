@@ -9,10 +9,13 @@ import unicodedata
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+def words(text: str) -> list[str]:
+    """The words of a text, case-folded, punctuation gone: what survives re-typesetting."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
+
+
 def normalise_text(text: str) -> str:
-    """The words of a text, case-folded: what stays when a copy is re-typeset."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", text).split())
+    return " ".join(words(text))
 
 
 def content_hash(text: str) -> str:

@@ -16,8 +16,6 @@ bucket collision never merges two stories.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +26,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from pipelines.contenthash import words
 from pipelines.models import Article, FingerprintBand
 
 SHINGLE = 5  # words per shingle
@@ -44,14 +43,6 @@ MIN_SHINGLES = 36
 _SEED = 1
 # Fixed explicitly: buckets already stored stay comparable whatever datasketch defaults to later.
 _SCHEME = "affine32"
-
-
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def words(text: str) -> list[str]:
-    """The words of a text, case-folded, punctuation gone: what survives re-typesetting."""
-    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
 
 
 def shingles(text: str, size: int = SHINGLE) -> set[str]:

@@ -18,6 +18,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
 from crawler import failures
@@ -207,7 +208,14 @@ class NewsSpider(Spider):
         if not candidates:
             return
         assert self.store is not None
-        known = self.store.known_urls(candidates)
+        try:
+            known = self.store.known_urls(candidates)
+        except SQLAlchemyError as exc:
+            # The database is away: fetch them all rather than none. The store keeps each
+            # article once whatever is fetched, and holds or spools what it cannot write yet.
+            self.logger.warning("known-URL check failed, fetching all %d: %s", len(candidates), exc)
+            stats.error(self.crawler.stats, "known-URL check failed")
+            known = set()
         if known:
             self.crawler.stats.inc_value(stats.SKIPPED + "already stored", len(known))
         # Claimed all at once, before the first request is yielded: Scrapy consumes this
