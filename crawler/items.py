@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from scrapy.exceptions import DropItem
+
 
 @dataclass(slots=True)
 class PageItem:
@@ -19,3 +21,13 @@ class PageItem:
     feed_published: datetime | None = None
     domains: frozenset[str] = field(default_factory=frozenset)  # the source's own sites
     recheck: bool = False  # a stored article fetched again to look for a correction
+
+
+class PageSkipped(DropItem):
+    """A page fetched but not stored for what it is (empty, binary, not an article): the
+    reason is counted, and the URL is not fetched again for a while."""
+
+    def __init__(self, reason: str, url: str) -> None:
+        super().__init__(f"{reason}: {url}")
+        self.reason = reason
+        self.url = url

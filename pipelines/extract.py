@@ -18,10 +18,9 @@ from typing import Any, Self
 
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
 
 from crawler.decoding import BinaryBody, decode_html
-from crawler.items import PageItem
+from crawler.items import PageItem, PageSkipped
 from pipelines import stats
 from pipelines.contenthash import content_hash
 from pipelines.extraction import Extracted, extract_article
@@ -108,18 +107,18 @@ class ExtractPipeline:
             result = await self._extract(item)
         except (BrokenProcessPool, MemoryError, RecursionError) as exc:
             stats.error(self.crawler.stats, "extraction failed")
-            raise DropItem(f"extraction failed for {item.url}: {exc!r}") from None
+            raise PageSkipped("extraction failed", item.url) from exc
         if result.skipped or result.extracted is None:
             reason = result.skipped or "extraction failed"
             stats.skip(self.crawler.stats, reason)
-            raise DropItem(f"{reason}: {item.url}")
+            raise PageSkipped(reason, item.url)
         extracted = result.extracted
         if not extracted.text:
             stats.skip(self.crawler.stats, "no article text")
-            raise DropItem(f"no article text in {item.url}")
+            raise PageSkipped("no article text", item.url)
         if not item.listed_as_article and not extracted.looks_like_article:
             stats.skip(self.crawler.stats, "not an article")
-            raise DropItem(f"not an article: {item.url}")
+            raise PageSkipped("not an article", item.url)
         return ExtractedPage(item, extracted, result.content_hash, result.fingerprint)
 
     async def _extract(self, item: PageItem) -> _WorkerResult:

@@ -145,6 +145,21 @@ class HttpValidator(Base):
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class FailedUrl(Base):
+    """An article URL that failed, and when it may be tried again: a page that is gone or is
+    not an article is not fetched again on every run of a source crawled every few minutes."""
+
+    __tablename__ = "failed_urls"
+
+    url_hash: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(default=1)
+    last_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retry_after: Mapped[datetime]
+
+
 class CrawlRun(Base):
     __tablename__ = "crawl_runs"
 

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 SUFFIX = ".jsonl"
-_FIELDS = {f.name for f in dataclasses.fields(ArticleRecord)}
+# The fingerprint is a cache of the text's shingles: the store makes it again on replay.
+_FIELDS = {f.name for f in dataclasses.fields(ArticleRecord)} - {"fingerprint"}
 
 
 def database_key(database_url: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, Self
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
@@ -24,9 +24,10 @@ from twisted.python.failure import Failure
 from crawler import failures
 from crawler.config import Config, SourceConfig, load_config
 from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitemap_urls_from_robots
-from crawler.items import PageItem
+from crawler.items import PageItem, PageSkipped
 from crawler.settings import settings_for
 from crawler.urls import canonicalize, host_of, on_domains, site_key
+from pipelines import failures as failed_urls
 from pipelines import revisions, stats
 from pipelines.database import Store
 from pipelines.models import utcnow
@@ -59,6 +60,7 @@ class NewsSpider(Spider):
         self.seed_errors: list[str] = []
         self.seed_answered = False
         self.store: Store | None = None
+        self.failed: dict[str, failed_urls.Failure] = {}
         # Listing pages (feeds, sitemaps...) some of whose articles failed to download: their
         # validators are not kept, so the next run reads them in full and tries those again.
         self.incomplete: set[str] = set()
@@ -68,6 +70,7 @@ class NewsSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Scrapy freezes settings after from_crawler: the source's own apply here.
         crawler.settings.setdict(settings_for(spider.config, spider.source), priority="spider")
+        crawler.signals.connect(spider.item_dropped, signal=signals.item_dropped)
         return spider
 
     @property
@@ -106,6 +109,10 @@ class NewsSpider(Spider):
 
     def closed(self, reason: str) -> None:
         if self.store is not None:
+            try:
+                failed_urls.record(self.store, self.failed)
+            except SQLAlchemyError as exc:  # the database is away: they are simply tried again
+                self.logger.warning("could not remember %d failed URLs: %s", len(self.failed), exc)
             self.store.close()
 
     def _seed(self, url: str, callback: Any) -> Request:
@@ -210,12 +217,16 @@ class NewsSpider(Spider):
         assert self.store is not None
         try:
             known = self.store.known_urls(candidates)
+            waiting = failed_urls.waiting(self.store, candidates.keys() - known)
         except SQLAlchemyError as exc:
             # The database is away: fetch them all rather than none. The store keeps each
             # article once whatever is fetched, and holds or spools what it cannot write yet.
             self.logger.warning("known-URL check failed, fetching all %d: %s", len(candidates), exc)
             stats.error(self.crawler.stats, "known-URL check failed")
-            known = set()
+            known, waiting = set(), set()
+        if waiting:
+            self.crawler.stats.inc_value(stats.SKIPPED + "failed before, tried again later", len(waiting))
+        known |= waiting
         if known:
             self.crawler.stats.inc_value(stats.SKIPPED + "already stored", len(known))
         # Claimed all at once, before the first request is yielded: Scrapy consumes this
@@ -251,6 +262,7 @@ class NewsSpider(Spider):
         self.crawler.stats.inc_value(stats.PAGES)
         if not isinstance(response, TextResponse):
             stats.skip(self.crawler.stats, "not HTML")
+            self._failed(response.url, "not HTML")
             return
         content_type = response.headers.get("Content-Type")
         entry: Entry = response.meta["entry"]
@@ -288,6 +300,18 @@ class NewsSpider(Spider):
         else:
             reason = failures.describe(failure)
         stats.error(self.crawler.stats, reason)
+        if "entry" in request.meta and not request.meta.get("recheck"):
+            # After redirects, the URL to remember is the one the article was listed under.
+            self._failed(request.meta.get("redirect_urls", [request.url])[0], reason)
         if request.meta.get("seed") and not failure.check(HttpError):
             self.seed_errors.append(f"{request.url}: {reason}")
         self.logger.info("%s: %s", request.url, reason)
+
+    def item_dropped(self, item: Any, exception: BaseException) -> None:
+        if isinstance(exception, PageSkipped) and isinstance(item, PageItem) and not item.recheck:
+            self._failed(item.url, exception.reason)
+
+    def _failed(self, url: str, reason: str) -> None:
+        """An article URL that did not give an article: not fetched again for a while."""
+        canonical = canonicalize(url) or url
+        self.failed[canonical] = failed_urls.Failure(canonical, self.source.name, reason)
