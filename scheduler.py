@@ -1,6 +1,6 @@
 """The daemon: `python scheduler.py [--config PATH] [--log-format json]` is `newsmill run`.
 
-APScheduler fires each source's crawl on its schedule; see crawler/daemon.py.
+APScheduler fires each source's crawl on its schedule; see crawler/daemon/service.py.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ import argparse
 import logging
 
 from crawler.commands.common import load
-from crawler.logs import FORMATS, setup_logging
+from crawler.daemon.logs import FORMATS, setup_logging
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.daemon import Daemon
+    from crawler.daemon.service import Daemon
 
     config = load(args)
     setup_logging(args.log_format, logging.DEBUG if args.debug else logging.INFO)

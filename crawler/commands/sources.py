@@ -12,7 +12,7 @@ from crawler.table import print_table, when
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.status import read_status
+    from crawler.daemon.status import read_status
     from pipelines.database import Store
     from pipelines.resume import resume_state
 

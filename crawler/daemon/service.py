@@ -1,6 +1,6 @@
 """The daemon (`newsmill run`, `python scheduler.py`): every source crawled on its schedule.
 
-APScheduler 3 decides when; each run is a child process (crawler.worker) that this module
+APScheduler 3 decides when; each run is a child process (crawler.daemon.worker) that this module
 starts, watches and, when it must, kills. The daemon itself never imports Scrapy, so
 nothing a crawl does to its process (a crash, a hang, a leak, a reactor that cannot be
 restarted) reaches the daemon or the other sources.
@@ -30,14 +30,14 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from crawler import worker
-from crawler.child import CrawlProcess, describe_exit
 from crawler.commands.common import EXIT_FAILED, EXIT_OK
 from crawler.config import Config, ConfigError, SourceConfig, load_config
+from crawler.daemon import worker
+from crawler.daemon.child import CrawlProcess, describe_exit
+from crawler.daemon.logs import fields
+from crawler.daemon.status import status_path, write_status
 from crawler.locks import daemon_lock, source_lock
-from crawler.logs import fields
 from crawler.schedule import parse_schedule
-from crawler.status import status_path, write_status
 from pipelines.database import Store
 from pipelines.models import CrawlRun, utcnow
 

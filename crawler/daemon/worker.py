@@ -1,4 +1,4 @@
-"""`python -m crawler.worker`: one scheduled crawl of one source, in a process of its own.
+"""`python -m crawler.daemon.worker`: one scheduled crawl of one source, in a process of its own.
 
 The daemon starts this for every run and writes the job to its stdin, pickled: the config
 the daemon validated (not config.yaml as it is on disk now, which may have been edited and

@@ -17,8 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from crawler import worker
 from crawler.config import Config
+from crawler.daemon import worker
 
 TAIL_LINES = 20
 
