@@ -36,8 +36,9 @@ class RunRecorder:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         # The first component to touch the database: `scrapy crawl` gets a usable schema too,
-        # and never runs on an outdated one.
-        schema.prepare(crawler.settings["NEWSMILL_DATABASE"])
+        # and never runs on an outdated one. newsmill's own entry points checked already.
+        if not crawler.settings.getbool("NEWSMILL_SCHEMA_READY"):
+            schema.prepare(crawler.settings["NEWSMILL_DATABASE"])
         self.store = Store(crawler.settings["NEWSMILL_DATABASE"])
         self.run_id: int | None = crawler.settings.getint("NEWSMILL_RUN_ID") or None
         self.trigger = crawler.settings.get("NEWSMILL_TRIGGER", "cli")

@@ -15,7 +15,7 @@ from scrapy.settings import Settings
 
 from crawler.config import Config, SourceConfig
 from crawler.spiders.news import NewsSpider
-from pipelines import schema, stats
+from pipelines import stats
 
 QUIET_LOGGERS = (
     "scrapy.downloadermiddlewares.retry",
@@ -67,10 +67,12 @@ def run_crawls(
     progress_interval: float = 5.0,
     **overrides: Any,
 ) -> list[CrawlResult]:
-    """Crawl the sources side by side in this process; block until all are done."""
-    # Refuses an unreachable or outdated database before any page is fetched.
-    schema.prepare(config.database)
+    """Crawl the sources side by side in this process; block until all are done.
+
+    The caller has checked the database with `schema.prepare` already: it must, before it
+    takes the sources' locks, which live in the database too."""
     settings = base_settings(
+        NEWSMILL_SCHEMA_READY=True,
         LOG_LEVEL=log_level,
         NEWSMILL_TRIGGER=trigger,
         NEWSMILL_PROGRESS_INTERVAL=progress_interval,

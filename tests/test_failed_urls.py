@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,8 +11,8 @@ from sqlalchemy import update
 from pipelines.database import Store
 from pipelines.failures import PERMANENT, TRANSIENT, retry_delay
 from pipelines.models import FailedUrl, utcnow
-from tests.conftest import BROKEN_PATHS, describe, ledger_source, run_newsmill, write_config
-from tests.site.server import NewsSite
+from tests.conftest import BROKEN_PATHS, describe, export_records, ledger_source, run_newsmill, write_config
+from tests.site.server import NewsSite, synthetic_article
 
 # Article-shaped links that never give an article; each must be fetched once, not every run.
 NEVER_ARTICLES = ("empty", "binary", "not_found", "redirect_loop", "oversized")
@@ -37,8 +38,8 @@ def test_a_failed_page_is_tried_again_once_its_wait_is_over_and_stored_if_mended
     assert run_newsmill("crawl", "ledger", "-q", config=config).returncode == 0
     path = BROKEN_PATHS["server_error"]
     hits = site.hits(path)
-    mended = site.main_articles()[0]
-    site.add_page(path, site.render_article(mended).replace(mended.title, "Election Results: Final Count"))
+    # The page is mended: it now serves an article of its own.
+    site.add_page(path, site.render_article(replace(synthetic_article(77), path=path)))
 
     store = Store(f"sqlite:///{tmp_path / 'news.db'}")
     try:
@@ -49,6 +50,7 @@ def test_a_failed_page_is_tried_again_once_its_wait_is_over_and_stored_if_mended
     again = run_newsmill("crawl", "ledger", "-q", config=config)
     assert again.returncode == 0, describe(again)
     assert site.hits(path) == hits + 1
+    assert [r for r in export_records(config) if r["url"].endswith(path)], "the mended page is stored"
 
 
 def test_waits_double_with_each_failure_up_to_a_cap() -> None:

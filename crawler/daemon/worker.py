@@ -18,6 +18,8 @@ from typing import Any
 
 from crawler.config import Config
 from crawler.locks import source_lock
+from pipelines import schema
+from pipelines.schema import DatabaseError
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 # Log lines as "LEVEL|logger|message", so the daemon can log them again at their level.
@@ -31,6 +33,12 @@ def job(config: Config, source: str, *, trigger: str = "schedule", log_level: st
 
 def run(config: Config, name: str, trigger: str, log_level: str) -> int:
     source = config.source(name)
+    try:
+        # Before the lock, which lives in the database too; the daemon logs this line.
+        schema.prepare(config.database)
+    except DatabaseError as exc:
+        print(f"{name}: {exc}", file=sys.stderr, flush=True)
+        return 1
     lock = source_lock(config.database, name)
     if not lock.acquire():
         print(f"{name} is being crawled by {lock.holder()}", file=sys.stderr, flush=True)
