@@ -12,7 +12,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from lxml import etree
-from trafilatura.utils import load_html
+from lxml.html import HtmlElement, fromstring
+from trafilatura.utils import (
+    DOCTYPE_TAG,
+    FAULTY_HTML,
+    HTML_PARSER,
+    INVALID_XML_CHARS,
+    is_dubious_html,
+    load_html,
+)
 
 from pipelines.body import (
     body_from_jsonld,
@@ -37,6 +45,17 @@ MIN_ARTICLE_CHARS = 400  # below this a page with no article markup is judged no
 # often a teaser or one live-blog post, so it is no better than the page.
 JSONLD_MIN_CHARS = 500
 JSONLD_RATIO = 3.0
+
+# The characters trafilatura's load_html deletes before parsing (its INVALID_XML_CHARS), listed
+# so that a page can be checked for them with a substring test each, several times cheaper than
+# its regex over the whole page. Should trafilatura change the pattern, every page goes through
+# load_html itself.
+_INVALID_CHARS_PATTERN = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ufffe\\uffff]"
+_INVALID_CHARS: tuple[str, ...] | None = (
+    tuple(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF))
+    if INVALID_XML_CHARS.pattern == _INVALID_CHARS_PATTERN
+    else None
+)
 
 
 @dataclass(slots=True)
@@ -72,7 +91,7 @@ class Extracted:
 def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     """Extract one page; a page with no recognisable body gives an empty `text`."""
     try:
-        tree = load_html(html)
+        tree = parse_html(html)
     except (ValueError, TypeError, etree.ParserError):
         return Extracted()
     if tree is None:
@@ -101,6 +120,47 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
         marked_article=meta.marked_article,
         marked_other=meta.marked_other,
     )
+
+
+def parse_html(html: str | bytes) -> HtmlElement | None:
+    """The tree trafilatura.utils.load_html gives, for less CPU on the usual page.
+
+    load_html deletes the characters libxml2 rejects with a regex substitution over the whole
+    page, about a millisecond for a few hundred kB that almost never hold one. A str page
+    without them is repaired and parsed here as load_html does it (trafilatura 2.3.1); bytes,
+    a page holding such a character, and a parse that load_html would retry or reject all go
+    to load_html itself, so odd pages get exactly its treatment.
+    """
+    if (not isinstance(html, str) or _INVALID_CHARS is None
+            or any(char in html for char in _INVALID_CHARS)):
+        return load_html(html)
+    beginning = html[:50].lower()
+    try:
+        tree = fromstring(_repair(html, beginning), parser=HTML_PARSER)
+    except Exception:  # load_html has its own handling for every parse failure: let it redo it
+        return load_html(html)
+    if tree is None or len(tree) < 1 or (is_dubious_html(beginning) and len(tree) < 2):
+        return load_html(html)
+    return tree
+
+
+def _repair(html: str, beginning: str) -> str:
+    """trafilatura.utils.repair_faulty_html for a page without invalid characters, copying the
+    page only when something is repaired."""
+    if "doctype" in beginning:
+        # A doctype with a slash in its first line trips libxml2; load_html drops it.
+        end = html.find("\n")
+        first_line = html if end < 0 else html[:end]
+        repaired = DOCTYPE_TAG.sub("", first_line, count=1)
+        if end < 0:
+            html = repaired + "\n"
+        elif repaired != first_line:
+            html = repaired + html[end:]
+    # A self-closing <html/> in the first lines.
+    for line in html[:4096].splitlines()[:4]:
+        if "<html" in line and line.endswith("/>"):
+            return FAULTY_HTML.sub(r"\1>", html, count=1)
+    return html
 
 
 def _prefer_jsonld_when_richer(lines: list[str], meta: PageMetadata) -> list[str]:
