@@ -49,7 +49,9 @@ def shingles(text: str, size: int = SHINGLE) -> set[str]:
     words_ = words(text)
     if len(words_) < size:
         return {" ".join(words_)} if words_ else set()
-    return {" ".join(words_[i : i + size]) for i in range(len(words_) - size + 1)}
+    # zip over shifted copies yields each window without slicing the list once per window;
+    # it stops with the shortest copy, at the last full window.
+    return set(map(" ".join, zip(*(words_[i:] for i in range(size)), strict=False)))
 
 
 @cache
@@ -63,24 +65,26 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
     return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
 
 
-def _crc32(item: bytes) -> int:
-    return zlib.crc32(item)
-
-
 def minhash(items: Iterable[str]) -> np.ndarray:
     from datasketch import MinHash
 
     # CRC-32 rather than datasketch's default SHA-1 per shingle: a tenth of the cost, and
-    # as good a spread for picking minima among a page's few hundred shingles.
+    # as good a spread for picking minima among a page's few hundred shingles. The builtin
+    # itself, not a Python wrapper around it: one frame less per shingle.
     signature = MinHash(
-        num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME, hashfunc=_crc32
+        num_perm=NUM_PERM,
+        seed=_SEED,
+        permutations=_permutations(),
+        scheme=_SCHEME,
+        hashfunc=zlib.crc32,
     )
     signature.update_batch([w.encode("utf-8") for w in items])
     return signature.hashvalues
 
 
-def _bucket(band: int, values: np.ndarray) -> int:
-    digest = hashlib.blake2b(values.astype("<u4").tobytes(), digest_size=8, person=b"band%04d" % band)
+def _bucket(band: int, values: bytes) -> int:
+    """The bucket of one band, from its hash values as little-endian 32-bit integers."""
+    digest = hashlib.blake2b(values, digest_size=8, person=b"band%04d" % band)
     # Signed, so it fits a BIGINT column on every database.
     return int.from_bytes(digest.digest(), "big", signed=True)
 
@@ -99,8 +103,10 @@ def fingerprint(text: str) -> Fingerprint:
     grams = shingles(text)
     if len(grams) < MIN_SHINGLES:
         return Fingerprint(frozenset(grams), ())
-    signature = minhash(grams)
-    buckets = tuple(_bucket(b, signature[b * ROWS : (b + 1) * ROWS]) for b in range(BANDS))
+    # Converted once for all bands; each band's bytes are a slice of the whole signature's.
+    signature = minhash(grams).astype("<u4").tobytes()
+    width = ROWS * 4
+    buckets = tuple(_bucket(b, signature[b * width : (b + 1) * width]) for b in range(BANDS))
     return Fingerprint(frozenset(grams), buckets)
 
 
