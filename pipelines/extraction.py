@@ -18,6 +18,7 @@ from trafilatura.utils import (
     FAULTY_HTML,
     HTML_PARSER,
     INVALID_XML_CHARS,
+    decode_file,
     is_dubious_html,
     load_html,
 )
@@ -126,11 +127,14 @@ def parse_html(html: str | bytes) -> HtmlElement | None:
     """The tree trafilatura.utils.load_html gives, for less CPU on the usual page.
 
     load_html deletes the characters libxml2 rejects with a regex substitution over the whole
-    page, about a millisecond for a few hundred kB that almost never hold one. A str page
-    without them is repaired and parsed here as load_html does it (trafilatura 2.3.1); bytes,
-    a page holding such a character, and a parse that load_html would retry or reject all go
-    to load_html itself, so odd pages get exactly its treatment.
+    page, about a millisecond for a few hundred kB that almost never hold one. A page without
+    them (bytes decoded first, as load_html decodes them) is repaired and parsed here as
+    load_html does it (trafilatura 2.3.1); a page holding such a character, and a parse that
+    load_html would retry or reject, go to load_html itself, so odd pages get its treatment.
     """
+    if isinstance(html, bytes):
+        # load_html's own first step (decompression, encoding guess), so bytes can go on below.
+        html = decode_file(html)
     if (not isinstance(html, str) or _INVALID_CHARS is None
             or any(char in html for char in _INVALID_CHARS)):
         return load_html(html)
