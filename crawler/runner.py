@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.settings import Settings
+from typing import TYPE_CHECKING, Any
 
 from crawler.config import Config, SourceConfig
-from crawler.spiders.news import NewsSpider
 from pipelines import stats
+from pipelines.pool import ExtractionPool
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.settings import Settings
 
 QUIET_LOGGERS = (
     "scrapy.downloadermiddlewares.retry",
@@ -52,6 +53,8 @@ class CrawlResult:
 
 
 def base_settings(**overrides: Any) -> Settings:
+    from scrapy.settings import Settings
+
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.update(overrides, priority="cmdline")
@@ -71,8 +74,33 @@ def run_crawls(
 
     The caller has checked the database with `schema.prepare` already: it must, before it
     takes the sources' locks, which live in the database too."""
+    # The extraction workers start first, so that their imports run on another core while
+    # this process imports Scrapy and sets the crawls up; the crawls share them.
+    workers = int(overrides.get("NEWSMILL_EXTRACT_WORKERS", -1))
+    pool = ExtractionPool(workers if workers > 0 else None).start() if workers != 0 else None
+    try:
+        return _crawl(config, sources, pool, trigger, log_level, progress_interval, overrides)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _crawl(
+    config: Config,
+    sources: list[SourceConfig],
+    pool: ExtractionPool | None,
+    trigger: str,
+    log_level: str,
+    progress_interval: float,
+    overrides: dict[str, Any],
+) -> list[CrawlResult]:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.news import NewsSpider
+
     settings = base_settings(
         NEWSMILL_SCHEMA_READY=True,
+        NEWSMILL_EXTRACT_POOL=pool,
         LOG_LEVEL=log_level,
         NEWSMILL_TRIGGER=trigger,
         NEWSMILL_PROGRESS_INTERVAL=progress_interval,

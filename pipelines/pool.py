@@ -1,0 +1,87 @@
+"""The extraction worker processes of one crawl process, shared by all its crawlers.
+
+trafilatura costs tens of milliseconds of CPU per page: run on Scrapy's single reactor
+thread it would stall every download and leave the other cores idle, so pages go to a
+process pool sized to the cores.
+
+Starting the pool is most of a second of imports. It is started as early as the crawl
+process knows it will crawl, so that this overlaps the process's own start-up on another
+core, and it never blocks the reactor: the forkserver does the imports (and one warm-up
+extraction, see pipelines.preload) while a helper thread waits for the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sys
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.worker import PageResult
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ExtractionPool:
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(workers if workers is not None else default_workers(), 1)
+        self._executor: ProcessPoolExecutor | None = None
+        self._spawned: Future[None] = Future()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ExtractionPool:
+        # Scrapy copies the settings for every crawler; they are all to share this one pool.
+        return self
+
+    def start(self) -> ExtractionPool:
+        """Begin starting the workers; returns at once."""
+        if self._executor is None:
+            # forkserver: the crawl process runs threads (DNS, the database), which a plain
+            # fork would copy in whatever state they were in.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_preload_modules())
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            threading.Thread(target=self._spawn, name="newsmill-pool-start", daemon=True).start()
+        return self
+
+    def _spawn(self) -> None:
+        assert self._executor is not None
+        try:
+            # The executor spawns one process per task submitted while none is idle; each
+            # spawn waits until the forkserver has done its imports.
+            for pending in [self._executor.submit(os.getpid) for _ in range(self.workers)]:
+                pending.result()
+        except BaseException as exc:  # a broken pool is reported to whoever awaits a page
+            self._spawned.set_exception(exc)
+        else:
+            self._spawned.set_result(None)
+
+    async def process(self, body: bytes, content_type: str | None, url: str) -> PageResult:
+        """One page through pipelines.worker.process_page, in a worker process."""
+        from pipelines.worker import process_page
+
+        executor = self.start()._executor
+        assert executor is not None
+        await asyncio.wrap_future(self._spawned)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, process_page, body, content_type, url)
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+def _preload_modules() -> list[str]:
+    """What the forkserver imports before it forks the workers, so that they inherit it.
+
+    A worker also imports the parent's main module again (multiprocessing does, to find
+    functions pickled by reference): preloaded, it is imported once, not once per worker."""
+    main = sys.modules["__main__"]
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    return ["__main__", *([name] if name else []), "pipelines.preload"]

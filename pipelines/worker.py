@@ -1,0 +1,52 @@
+"""What an extraction worker process runs: one page's bytes in, its article out.
+
+Everything CPU-bound about a page happens here, off the reactor: decoding, extraction,
+the content hash and the near-duplicate fingerprint. The module imports neither Scrapy nor
+the database, so that a worker loads only what extraction needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crawler.decoding import BinaryBody, decode_html
+from pipelines.contenthash import content_hash
+from pipelines.extraction import Extracted, extract_article
+from pipelines.fingerprint import Fingerprint, fingerprint
+
+
+@dataclass(slots=True)
+class PageResult:
+    extracted: Extracted | None = None
+    content_hash: str = ""
+    fingerprint: Fingerprint | None = None
+    skipped: str | None = None  # why the page is not an article at all (binary, empty)
+
+
+def process_page(body: bytes, content_type: str | None, url: str) -> PageResult:
+    try:
+        html = decode_html(body, content_type)
+    except BinaryBody as exc:
+        return PageResult(skipped=str(exc))
+    extracted = extract_article(html, url)
+    if not extracted.text:
+        return PageResult(extracted)
+    return PageResult(extracted, content_hash(extracted.text), fingerprint(extracted.text))
+
+
+# Long enough to be fingerprinted, and stating no language, so that one run through
+# process_page sets up everything extraction loads lazily: the MinHash permutations (and the
+# numerical libraries behind them), trafilatura's tables, the language model.
+_WARM_UP_PAGE = (
+    "<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"
+    + "".join(
+        f"<p>Paragraph {n} of a page that exists to set up the extraction libraries once, before "
+        "the first real page arrives, so that no page waits for them.</p>"
+        for n in range(6)
+    )
+    + "</article></body></html>"
+).encode()
+
+
+def warm_up() -> None:
+    process_page(_WARM_UP_PAGE, "text/html; charset=utf-8", "http://localhost/warm-up")
