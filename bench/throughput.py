@@ -40,8 +40,9 @@ def load_templates(dataset: Path) -> list[bytes]:
     return [p.read_bytes() for p in pages]
 
 
-# Text between tags, outside <script> and <style>, with no entity in it.
-_TEXT = re.compile(rb"(<(?:script|style)\b.*?</(?:script|style)>)|>([^<&]+)", re.IGNORECASE | re.DOTALL)
+# Text between tags, outside <script> and <style>; inside it, character references are kept.
+_TEXT = re.compile(rb"(<(?:script|style)\b.*?</(?:script|style)>)|>([^<]+)", re.IGNORECASE | re.DOTALL)
+_REFERENCE = re.compile(rb"(&#?\w+;)")
 
 
 def vary(template: bytes, n: int) -> bytes:
@@ -59,7 +60,9 @@ def vary(template: bytes, n: int) -> bytes:
     def swap(match: re.Match[bytes]) -> bytes:
         if match.group(1):
             return match.group(1)
-        return b">" + match.group(2).translate(table)
+        # split() with a group keeps the references at the odd indexes, untouched.
+        parts = _REFERENCE.split(match.group(2))
+        return b">" + b"".join(p if i % 2 else p.translate(table) for i, p in enumerate(parts))
 
     return _TEXT.sub(swap, template)
 
