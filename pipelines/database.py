@@ -147,13 +147,15 @@ class Store:
             fresh = [r for r in fresh if id(r) not in retold and id(r) not in retold_in_batch]
             inserted: dict[str, int] = {}
             if fresh:
+                # One statement with the rows as parameters: compiled once and cached, where a
+                # multi-row .values() is compiled anew for every batch.
+                articles = Article.__table__
                 statement = (
-                    self._insert(Article)
-                    .values([r.columns() for r in fresh])
+                    self._insert(articles)
                     .on_conflict_do_nothing(index_elements=["content_hash"])
-                    .returning(Article.id, Article.content_hash)
+                    .returning(articles.c.id, articles.c.content_hash)
                 )
-                inserted = {h: i for i, h in session.execute(statement)}
+                inserted = {h: i for i, h in session.execute(statement, [r.columns() for r in fresh])}
             owners = dict(inserted)
             missing = {r.content_hash for r in records} - owners.keys()
             if missing:
@@ -184,12 +186,13 @@ class Store:
                     )
             claimed: set[str] = set()
             if url_rows:
+                urls = ArticleUrl.__table__
                 claimed = set(
                     session.scalars(
-                        self._insert(ArticleUrl)
-                        .values(list(url_rows.values()))
+                        self._insert(urls)
                         .on_conflict_do_nothing(index_elements=["url_hash"])
-                        .returning(ArticleUrl.url_hash)
+                        .returning(urls.c.url_hash),
+                        list(url_rows.values()),
                     )
                 )
             # Another writer (or an earlier record of this batch) owns this URL: that article
