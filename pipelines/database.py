@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
-from pipelines import fingerprint, revisions
+from pipelines import neardup, revisions
 from pipelines.fingerprint import Fingerprint
 from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
@@ -141,7 +141,7 @@ class Store:
             hashes = {r.content_hash for r in fresh}
             exact = set(session.scalars(select(Article.content_hash).where(Article.content_hash.in_(hashes))))
             unseen = [r for r in fresh if r.content_hash not in exact]
-            near = fingerprint.match(session, [r.text for r in unseen], [r.fingerprint for r in unseen])
+            near = neardup.match(session, [r.text for r in unseen], [r.fingerprint for r in unseen])
             retold = {id(unseen[i]): owner for i, owner in near.in_store.items()}
             retold_in_batch = {id(unseen[i]): unseen[j] for i, j in near.in_batch.items()}
             fresh = [r for r in fresh if id(r) not in retold and id(r) not in retold_in_batch]
@@ -202,7 +202,7 @@ class Store:
             if lost:
                 session.execute(delete(Article).where(Article.id.in_(lost)))
             prints = {id(r): p for r, p in zip(unseen, near.prints, strict=True)}
-            fingerprint.index(
+            neardup.index(
                 session,
                 {
                     inserted[r.content_hash]: prints[id(r)].buckets

@@ -15,10 +15,9 @@ from scrapy.crawler import Crawler
 
 from crawler.items import PageItem, PageSkipped
 from pipelines import stats
-from pipelines.extraction import Extracted
+from pipelines.extracted import Extracted, PageResult
 from pipelines.fingerprint import Fingerprint
 from pipelines.pool import ExtractionPool
-from pipelines.worker import PageResult, process_page
 
 
 @dataclass(slots=True)
@@ -88,5 +87,7 @@ class ExtractPipeline:
 
     async def _extract(self, item: PageItem) -> PageResult:
         if self.workers == 0:  # NEWSMILL_EXTRACT_WORKERS=0: inline, for debugging
+            from pipelines.worker import process_page
+
             return process_page(item.body, item.content_type, item.final_url)
         return await self._own_pool().process(item.body, item.content_type, item.final_url)

@@ -8,9 +8,6 @@ works on its own copy). How each rule was chosen, and what it scores, is in benc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-
 from lxml import etree
 from lxml.html import HtmlElement, fromstring
 from trafilatura.utils import (
@@ -30,6 +27,7 @@ from pipelines.body import (
     normalise,
     prune_boilerplate,
 )
+from pipelines.extracted import MIN_ARTICLE_CHARS, Extracted
 from pipelines.metadata import (
     ARTICLE_TYPES,
     PageMetadata,
@@ -40,7 +38,6 @@ from pipelines.metadata import (
 
 __all__ = ["ARTICLE_TYPES", "MIN_ARTICLE_CHARS", "Extracted", "extract_article"]
 
-MIN_ARTICLE_CHARS = 400  # below this a page with no article markup is judged not an article
 # The JSON-LD articleBody replaces the extracted text only when extraction found next to nothing
 # and the page's own record holds far more: a script-rendered page, typically. Elsewhere it is
 # often a teaser or one live-blog post, so it is no better than the page.
@@ -57,36 +54,6 @@ _INVALID_CHARS: tuple[str, ...] | None = (
     if INVALID_XML_CHARS.pattern == _INVALID_CHARS_PATTERN
     else None
 )
-
-
-@dataclass(slots=True)
-class Extracted:
-    """What one page yields. `text` is the body only, paragraphs separated by newlines."""
-
-    text: str = ""
-    title: str | None = None
-    authors: list[str] = field(default_factory=list)
-    published_at: datetime | None = None
-    language: str | None = None
-    description: str | None = None
-    image: str | None = None
-    tags: list[str] = field(default_factory=list)
-    canonical_url: str | None = None  # rel=canonical or og:url as the page states it
-    marked_article: bool = False  # og:type article or a JSON-LD Article type on the page
-    marked_other: bool = False  # an og:type that is not article (website, video, profile...)
-
-    @property
-    def looks_like_article(self) -> bool:
-        # A page that names its own type is taken at its word; one that says nothing is
-        # judged by how much body text it has.
-        if self.marked_article or self.marked_other:
-            return self.marked_article
-        return len(self.text) >= MIN_ARTICLE_CHARS
-
-    def to_json(self) -> dict[str, object]:
-        record = asdict(self)
-        record["published_at"] = self.published_at.isoformat() if self.published_at else None
-        return record
 
 
 def extract_article(html: str | bytes, url: str | None = None) -> Extracted:

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.worker import PageResult
+    from pipelines.extracted import PageResult
 
 
 def default_workers() -> int:

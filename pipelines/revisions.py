@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crawler.urls import canonicalize
-from pipelines import fingerprint
+from pipelines import fingerprint, neardup
 from pipelines.models import Article, ArticleRevision, ArticleUrl, url_hash
 
 if TYPE_CHECKING:  # the store calls in here, inside its own transactions
@@ -87,7 +87,7 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
         reindex[article.id] = fingerprint.fingerprint(record.text).buckets
         outcome.append(REVISED)
     session.flush()
-    fingerprint.index(session, reindex, replace=True)
+    neardup.index(session, reindex, replace=True)
     return outcome
 
 
