@@ -10,12 +10,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from crawler.commands import crawl, db, export, extract, history, run, runs, sources
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from crawler.config import ConfigError, load_config
-from pipelines.schema import DatabaseError, unavailable
 
 COMMANDS = [crawl, run, runs, sources, export, history, extract, db]
 
@@ -35,7 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _unavailable(args: argparse.Namespace, exc: Exception) -> str:
+def _database_failure(args: argparse.Namespace, exc: Exception) -> str | None:
+    """The message for a database that failed a command; None for any other exception.
+
+    The database libraries are imported here, not at the top: most of a crawl's start-up
+    runs before it needs them, beside the extraction workers' own start-up."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from pipelines.schema import DatabaseError, unavailable
+
+    if isinstance(exc, DatabaseError):
+        return str(exc)
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    # The database went away under a command that had no reason to check it first.
     try:
         return str(unavailable(load_config(args.config).database, exc))
     except ConfigError:
@@ -50,19 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"newsmill: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except DatabaseError as exc:
-        print(f"newsmill: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (OperationalError, InterfaceError) as exc:
-        # The database went away under a command that had no reason to check it first.
-        print(f"newsmill: {_unavailable(args, exc)}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # `newsmill export | head`: the reader is gone, which is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:
+        message = _database_failure(args, exc)
+        if message is None:
+            raise
+        print(f"newsmill: {message}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -68,12 +68,15 @@ def run_crawls(
     trigger: str = "cli",
     log_level: str = "ERROR",
     progress_interval: float = 5.0,
+    pool: ExtractionPool | None = None,
     **overrides: Any,
 ) -> list[CrawlResult]:
     """Crawl the sources side by side in this process; block until all are done.
 
     The caller has checked the database with `schema.prepare` already: it must, before it
     takes the sources' locks, which live in the database too."""
+    if pool is not None:  # the caller's, started early and shut down by the caller
+        return _crawl(config, sources, pool, trigger, log_level, progress_interval, overrides)
     # The extraction workers start first, so that their imports run on another core while
     # this process imports Scrapy and sets the crawls up; the crawls share them.
     workers = int(overrides.get("NEWSMILL_EXTRACT_WORKERS", -1))

@@ -5,20 +5,41 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
-from crawler.locks import Lock, source_lock
+
+if TYPE_CHECKING:
+    from crawler.config import Config, SourceConfig
+    from crawler.locks import Lock
+    from pipelines.pool import ExtractionPool
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.runner import CrawlResult, run_crawls
-    from crawler.summary import print_summary
-    from pipelines import schema
+    from pipelines.pool import ExtractionPool
 
     config = load(args)
     if args.all == bool(args.sources):
         raise UsageError("name one or more sources, or --all")
     sources = list(config.sources.values()) if args.all else [config.source(n) for n in args.sources]
+    # The extraction workers' start-up (imports, a second of CPU) runs on another core while
+    # this process imports Scrapy and the database libraries, checks the database, crawls
+    # robots.txt and the feeds: the first article finds them ready.
+    pool = ExtractionPool().start()
+    try:
+        return _crawl(args, config, sources, pool)
+    finally:
+        pool.shutdown()
+
+
+def _crawl(
+    args: argparse.Namespace, config: Config, sources: list[SourceConfig], pool: ExtractionPool
+) -> int:
+    from crawler.locks import source_lock
+    from crawler.runner import CrawlResult, run_crawls
+    from crawler.summary import print_summary
+    from pipelines import schema
+
     # An unreachable or outdated database stops the command here, with its own message (exit 1).
     schema.prepare(config.database)
     # The daemon's crawls take the same per-source locks: a source is never crawled twice at once.
@@ -34,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 sources,
                 log_level="INFO" if args.verbose else "ERROR",
                 progress_interval=0 if args.quiet else args.progress,
+                pool=pool,
             )
     finally:
         for lock in locks.values():
