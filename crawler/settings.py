@@ -22,9 +22,13 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.extensions.RunRecorder": 500,
     "crawler.extensions.Progress": 510,
+    # Consoles into the running crawl (telnet, an HTTP server that runs code): not for an
+    # unattended service, and a start-up cost besides.
     "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
 }
 
+DOWNLOADER = "crawler.downloader.Downloader"  # Scrapy's, with per-site concurrency enforced
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
 REDIRECT_MAX_TIMES = 5
