@@ -160,13 +160,15 @@ class CrawlFigures:
     peak_rss_mib: float
 
 
-def crawl(site: Site, workdir: Path, concurrency: int, verbose: bool) -> CrawlFigures:
+def crawl(site: Site, workdir: Path, per_domain: int | None, verbose: bool) -> CrawlFigures:
     config = workdir / "config.yaml"
     database = workdir / "bench.db"
+    # The crawl settings are newsmill's defaults unless --per-domain is given.
+    crawl_settings = f"crawl: {{per_domain: {per_domain}}}\n" if per_domain else ""
     config.write_text(
         f"database: sqlite:///{database}\n"
-        f"crawl: {{concurrency: {concurrency}, per_domain: {concurrency}, delay: 0}}\n"
-        f"sources:\n  bench:\n    sitemaps: ['{site.url}/robots.txt']\n"
+        + crawl_settings
+        + f"sources:\n  bench:\n    sitemaps: ['{site.url}/robots.txt']\n"
         "    articles: ['/news/\\d+\\.html$']\n"
     )
     started = time.perf_counter()
@@ -209,7 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, action="append", help="pages to crawl (repeatable)")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--per-domain", type=int, help="requests at a time to the site (default: newsmill's)")
     parser.add_argument("-v", "--verbose", action="store_true", help="CPU time per process")
     args = parser.parse_args()
     templates = load_templates(args.dataset)
@@ -218,7 +220,7 @@ def main() -> None:
     for count in args.pages or [500]:
         pages = [vary(templates[i % len(templates)], i) for i in range(count)]
         with tempfile.TemporaryDirectory() as tmp, Site(pages) as site:
-            figures = crawl(site, Path(tmp), args.concurrency, args.verbose)
+            figures = crawl(site, Path(tmp), args.per_domain, args.verbose)
         limit = extraction_limit(pages, cores)
         crawl_rate = count / figures.wall
         limit_rate = count / limit
