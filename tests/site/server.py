@@ -125,6 +125,7 @@ class Request:
     headers: Mapping[str, str]  # lower-cased names
     status: int
     at: datetime
+    connection: str = ""  # the client's address and port: one per TCP connection
 
 
 def parse_article(text: str) -> Article:
@@ -643,7 +644,8 @@ def _make_handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             site._record(Request(
                 method=self.command, path=path, target=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
-                status=status, at=datetime.now(UTC)))
+                status=status, at=datetime.now(UTC),
+                connection=f"{self.client_address[0]}:{self.client_address[1]}"))
             self.send_response(status)
             self.send_header("Content-Type", page.content_type)
             self.send_header("Content-Length", str(len(body)))
