@@ -46,7 +46,10 @@ FEED_EXPORT_ENCODING = "utf-8"
 # Pages wait for the extraction pool in the scraper; past this many bytes of them, Scrapy
 # stops starting downloads, which bounds memory whatever the crawl's size.
 SCRAPER_SLOT_MAX_ACTIVE_SIZE = 20_000_000
-CONCURRENT_ITEMS = 32
+# Items processed at once per response. An article page yields one item, a listing page only
+# requests; Scrapy starts this many asyncio tasks for every response whatever it yields, so
+# anything above 1 is CPU spent on the reactor thread for nothing.
+CONCURRENT_ITEMS = 1
 
 
 def settings_for(config: Config, source: SourceConfig) -> dict[str, Any]:
