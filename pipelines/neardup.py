@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from pipelines.fingerprint import Fingerprint, fingerprint, first_match, shingles
+from pipelines.fingerprint import Fingerprint, fingerprint, first_match
 from pipelines.models import Article, FingerprintBand
 
 _CHUNK = 500  # bound parameters per IN (...), well under every driver's limit
@@ -56,7 +56,7 @@ def match(
             select(Article.id, Article.text).where(Article.id.in_(wanted[start : start + _CHUNK]))
         ):
             # Only the shingles are compared; no need to MinHash the stored text again.
-            stored[article_id] = Fingerprint(frozenset(shingles(text)), (0,))
+            stored[article_id] = Fingerprint(fingerprint(text, buckets=False).shingle_hashes, (0,))
     matches = BatchMatches(prints, {}, {})
     earlier: dict[int, list[int]] = defaultdict(list)  # bucket -> batch indexes of first tellings
     for i, p in enumerate(prints):
