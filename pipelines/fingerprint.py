@@ -22,10 +22,15 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pipelines.contenthash import words
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported where it is used: the crawl process imports this module for its types
+# and seldom computes anything, and its start-up should not wait for numpy.
 
 SHINGLE = 5  # words per shingle
 NUM_PERM = 128
@@ -103,6 +108,8 @@ class Fingerprint:
 
 def fingerprint(text: str, *, buckets: bool = True) -> Fingerprint:
     """The text's fingerprint; without `buckets`, only what the similarity check needs."""
+    import numpy as np
+
     grams = [gram.encode("utf-8") for gram in shingles(text)]
     hashes = np.unique(np.fromiter(map(zlib.crc32, grams), dtype=np.uint32, count=len(grams)))
     shingle_hashes = hashes.astype("<u4").tobytes()
@@ -119,6 +126,8 @@ def similarity(a: bytes, b: bytes) -> float:
     """Exact Jaccard similarity of two texts' shingles, from their Fingerprint.shingle_hashes."""
     if not a or not b:
         return 0.0
+    import numpy as np
+
     first, second = np.frombuffer(a, dtype="<u4"), np.frombuffer(b, dtype="<u4")
     common = np.intersect1d(first, second, assume_unique=True).size
     return common / (first.size + second.size - common)

@@ -38,6 +38,11 @@ def _record(n: int) -> ArticleRecord:
     )
 
 
+def test_head_constant_is_alembics_head() -> None:
+    # prepare() trusts schema.HEAD to skip Alembic on an up-to-date database.
+    assert ScriptDirectory.from_config(schema.alembic_config()).get_current_head() == schema.HEAD
+
+
 def test_new_database_is_created_at_head(database_url: str) -> None:
     schema.prepare(database_url)
     assert _revision_in_db(database_url) == schema.head()
