@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,30 +47,43 @@ class ExtractionPool:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_preload_modules())
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
-            threading.Thread(target=self._spawn, name="newsmill-pool-start", daemon=True).start()
+            self._spawned = Future()
+            threading.Thread(
+                target=self._spawn, args=(self._executor, self._spawned), name="newsmill-pool-start",
+                daemon=True,
+            ).start()
         return self
 
-    def _spawn(self) -> None:
-        assert self._executor is not None
+    def _spawn(self, executor: ProcessPoolExecutor, spawned: Future[None]) -> None:
         try:
             # The executor spawns one process per task submitted while none is idle; each
             # spawn waits until the forkserver has done its imports.
-            for pending in [self._executor.submit(os.getpid) for _ in range(self.workers)]:
+            for pending in [executor.submit(os.getpid) for _ in range(self.workers)]:
                 pending.result()
-        except BaseException as exc:  # a broken pool is reported to whoever awaits a page
-            self._spawned.set_exception(exc)
+        except BaseException as exc:  # reported to whoever awaits a page
+            spawned.set_exception(exc)
         else:
-            self._spawned.set_result(None)
+            spawned.set_result(None)
 
     async def process(self, body: bytes, content_type: str | None, url: str) -> PageResult:
-        """One page through pipelines.worker.process_page, in a worker process."""
+        """One page through pipelines.worker.process_page, in a worker process.
+
+        A worker that dies (a crash in a C library, the kernel's OOM killer) breaks the whole
+        executor: the pages it held raise BrokenProcessPool, and a new executor takes the
+        next ones, so one pathological page costs only itself (and those beside it)."""
         from pipelines.worker import process_page
 
         executor = self.start()._executor
         assert executor is not None
-        await asyncio.wrap_future(self._spawned)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, process_page, body, content_type, url)
+        try:
+            await asyncio.wrap_future(self._spawned)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, process_page, body, content_type, url)
+        except BrokenProcessPool:
+            if self._executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+            raise
 
     def shutdown(self) -> None:
         if self._executor is not None:

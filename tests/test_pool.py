@@ -1,0 +1,59 @@
+"""The extraction pool: pages extracted in worker processes; a worker that dies costs its page,
+not the crawl."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from pipelines.extracted import PageResult
+from pipelines.pool import ExtractionPool
+
+PAGE = (
+    b"<html lang='en'><head><title>Harbour plan approved</title></head><body><article>"
+    b"<h1>Harbour plan approved</h1>"
+    + b"".join(
+        b"<p>Paragraph %d: the council voted on the harbour plan late on Tuesday, with the mayor "
+        b"and three members against it and the rest in favour after a long debate.</p>" % i
+        for i in range(8)
+    )
+    + b"</article></body></html>"
+)
+HTML = "text/html; charset=utf-8"
+
+
+def extract(pool: ExtractionPool, url: str) -> PageResult:
+    return asyncio.run(pool.process(PAGE, HTML, url))
+
+
+def test_pages_are_extracted_in_worker_processes() -> None:
+    pool = ExtractionPool(2).start()
+    try:
+        result = extract(pool, "http://news.example/harbour.html")
+        worker = pool._executor.submit(os.getpid).result()  # type: ignore[union-attr]
+    finally:
+        pool.shutdown()
+    assert worker != os.getpid()
+    assert result.extracted is not None
+    assert result.extracted.title == "Harbour plan approved"
+    assert "Paragraph 3: the council voted" in result.extracted.text
+    assert result.content_hash
+    assert result.fingerprint is not None and result.fingerprint.usable
+
+
+def test_a_dead_worker_costs_its_page_and_the_next_pages_are_extracted() -> None:
+    pool = ExtractionPool(1).start()
+    try:
+        extract(pool, "http://news.example/first.html")
+        worker = pool._executor.submit(os.getpid).result()  # type: ignore[union-attr]
+        os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
+        with pytest.raises(BrokenProcessPool):
+            extract(pool, "http://news.example/lost.html")
+        after = extract(pool, "http://news.example/next.html")
+    finally:
+        pool.shutdown()
+    assert after.extracted is not None and after.extracted.title == "Harbour plan approved"
