@@ -199,7 +199,10 @@ def _at_head(url: str | URL) -> bool:
     A server that cannot be reached is reported at once; any other doubt (no such table, a
     failed query) answers False, and prepare() takes the careful path, which says what is
     wrong."""
-    engine = make_engine(url if isinstance(url, str) else url.render_as_string(hide_password=False))
+    try:
+        engine = make_engine(url if isinstance(url, str) else url.render_as_string(hide_password=False))
+    except OSError:  # a SQLite file whose directory cannot be made
+        return False
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table("alembic_version"):
