@@ -8,16 +8,14 @@ import time
 from typing import TYPE_CHECKING
 
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
+from pipelines.pool import ExtractionPool
 
 if TYPE_CHECKING:
     from crawler.config import Config, SourceConfig
     from crawler.locks import Lock
-    from pipelines.pool import ExtractionPool
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.pool import ExtractionPool
-
     config = load(args)
     if args.all == bool(args.sources):
         raise UsageError("name one or more sources, or --all")
