@@ -71,14 +71,12 @@ class ExtractionPool:
         A worker that dies (a crash in a C library, the kernel's OOM killer) breaks the whole
         executor: the pages it held raise BrokenProcessPool, and a new executor takes the
         next ones, so one pathological page costs only itself (and those beside it)."""
-        from pipelines.worker import process_page
-
         executor = self.start()._executor
         assert executor is not None
         try:
             await asyncio.wrap_future(self._spawned)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(executor, process_page, body, content_type, url)
+            return await loop.run_in_executor(executor, _process_page, body, content_type, url)
         except BrokenProcessPool:
             if self._executor is executor:
                 executor.shutdown(wait=False, cancel_futures=True)
@@ -89,6 +87,14 @@ class ExtractionPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+def _process_page(body: bytes, content_type: str | None, url: str) -> PageResult:
+    """pipelines.worker.process_page, named from here: the crawl process pickles a reference
+    to this function, and so imports this module, not the extraction libraries."""
+    from pipelines.worker import process_page  # preloaded in the worker: no import cost
+
+    return process_page(body, content_type, url)
 
 
 def _preload_modules() -> list[str]:

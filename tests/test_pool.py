@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +60,20 @@ def test_a_dead_worker_costs_its_page_and_the_next_pages_are_extracted() -> None
     finally:
         pool.shutdown()
     assert after.extracted is not None and after.extracted.title == "Harbour plan approved"
+
+
+def test_the_crawl_process_does_not_load_the_extraction_libraries() -> None:
+    # The crawl process only sends pages and receives records: trafilatura (a third of a
+    # second to import, on the reactor thread at the first page) belongs in the workers.
+    script = (
+        "import asyncio, sys\n"
+        "from pipelines.pool import ExtractionPool\n"
+        "pool = ExtractionPool(1).start()\n"
+        f"result = asyncio.run(pool.process({PAGE!r}, {HTML!r}, 'http://news.example/a.html'))\n"
+        "pool.shutdown()\n"
+        "print(result.extracted.title, 'trafilatura' in sys.modules, 'lxml' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "Harbour plan approved False False"
