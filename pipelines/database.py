@@ -7,6 +7,8 @@ store it once and neither fails.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,16 +24,34 @@ from pipelines import neardup, revisions
 from pipelines.fingerprint import Fingerprint
 from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite connection waits for another's lock
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers (export, the daemon) run beside a writing crawl; the busy timeout
-    # makes a second writer wait for the lock instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # The busy timeout makes a second writer wait for the lock instead of failing.
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000:.0f}")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """WAL lets readers (export, the daemon) run beside a writing crawl.
+
+    WAL is stored in the file, so only a new database needs the switch. Two processes opening
+    one new file at once can both try it; SQLite then answers "database is locked" at once,
+    without waiting on its busy handler (waiting could deadlock), so the wait is here."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -39,7 +59,7 @@ def make_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # libpq: a server that stops answering (rather than refusing) still fails a write within

@@ -4,16 +4,19 @@ unreachable database, passwords kept out of every output, concurrent writer proc
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from crawler.cli import COMMANDS
 from pipelines import schema
+from pipelines.database import make_engine
 from tests.conftest import closed_port, describe, run_newsmill, write_config
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import (
@@ -193,3 +196,47 @@ def test_two_crawls_of_one_new_database_create_its_schema_once(
     assert second.wait() == 0, second.output
     assert schema.current(database_url) == schema.head()
     assert_each_stored_once(database_url, articles_site)
+
+
+def test_sqlite_connection_opened_while_another_creates_the_file_waits_for_it(tmp_path: Path) -> None:
+    # A writer holding a new file's lock makes SQLite refuse the switch to WAL at once, without
+    # its busy timeout: the connection must wait for the writer, not fail.
+    path = tmp_path / "new.db"
+    creator = sqlite3.connect(path, isolation_level=None)
+    creator.execute("BEGIN IMMEDIATE")
+    creator.execute("CREATE TABLE made_first (id INTEGER)")
+    engine = make_engine(f"sqlite:///{path}")
+    asked: list[str] = []
+    refused_once_or_done = threading.Event()
+
+    @event.listens_for(engine, "connect", insert=True)
+    def _watch(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        def traced(sql: str) -> None:
+            if "journal_mode" in sql:
+                asked.append(sql)
+                if len(asked) == 2:  # the first request was refused and is being repeated
+                    refused_once_or_done.set()
+
+        dbapi_connection.set_trace_callback(traced)
+
+    outcome: list[object] = []
+
+    def connect() -> None:
+        try:
+            with engine.connect() as connection:
+                outcome.append(connection.exec_driver_sql("PRAGMA journal_mode").scalar())
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            refused_once_or_done.set()
+
+    opener = threading.Thread(target=connect)
+    opener.start()
+    try:
+        assert refused_once_or_done.wait(timeout=60)
+        creator.execute("COMMIT")
+        opener.join(timeout=60)
+    finally:
+        creator.close()
+        engine.dispose()
+    assert outcome == ["wal"]
