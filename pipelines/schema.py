@@ -13,7 +13,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
@@ -30,6 +42,13 @@ BASELINE = "0001"
 # start-up); tests/test_schema.py checks that it is Alembic's head.
 HEAD = "0003"
 UPGRADE_HINT = "run `newsmill db upgrade`"
+# Alembic's record of the revision, as Alembic itself creates it.
+_VERSION_TABLE = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 # Any fixed 64-bit key: every newsmill process agrees on it, nothing else uses it.
 _PG_LOCK_KEY = 0x6E65_7773_6D69_6C6C
 # Errors that mean the server went away (or never answered), not that a statement was wrong.
@@ -184,13 +203,26 @@ def prepare(url: str | URL) -> None:
         return
     try:
         with _locked(url) as connection:
-            revision = _revision(connection)
-            if revision is None and not _has_tables(connection):
-                _run(connection, "upgrade", "head")
+            if _is_empty(connection):
+                _create_at_head(connection)
                 return
-            _check(url, revision)
+            _check(url, _revision(connection))
     except _LOST as exc:
         raise unavailable(url, exc) from None
+
+
+def _is_empty(connection: Connection) -> bool:
+    tables = set(inspect(connection).get_table_names())
+    return _VERSION_TABLE.name not in tables and not tables & set(Base.metadata.tables)
+
+
+def _create_at_head(connection: Connection) -> None:
+    """A new database, made from the models and stamped HEAD, as Alembic's documentation
+    advises: the same schema as the migrations build (tests/test_schema.py compares them),
+    without loading Alembic and running every migration in turn on each new database."""
+    Base.metadata.create_all(connection)
+    _VERSION_TABLE.create(connection)
+    connection.execute(_VERSION_TABLE.insert().values(version_num=HEAD))
 
 
 def _at_head(url: str | URL) -> bool:
@@ -205,9 +237,9 @@ def _at_head(url: str | URL) -> bool:
         return False
     try:
         with engine.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
+            if not inspect(connection).has_table(_VERSION_TABLE.name):
                 return False
-            versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            versions = connection.execute(select(_VERSION_TABLE.c.version_num)).scalars()
             return list(versions) == [HEAD]
     except _LOST as exc:
         raise unavailable(url, exc) from None

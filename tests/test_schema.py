@@ -54,7 +54,7 @@ def test_new_database_is_created_at_head(database_url: str) -> None:
 
 
 def test_migrations_at_head_match_the_models(database_url: str) -> None:
-    schema.prepare(database_url)
+    assert schema.upgrade(database_url) == (None, schema.HEAD)
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
@@ -62,6 +62,47 @@ def test_migrations_at_head_match_the_models(database_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def _schema_of(url: str) -> dict[str, dict[str, object]]:
+    """Every table's columns, keys, indexes and constraints, as the database reports them."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            return {
+                table: {
+                    "columns": [
+                        (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                        for c in inspector.get_columns(table)
+                    ],
+                    "primary key": inspector.get_pk_constraint(table),
+                    "foreign keys": sorted(map(repr, inspector.get_foreign_keys(table))),
+                    "indexes": sorted(map(repr, inspector.get_indexes(table))),
+                    "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
+                    "checks": sorted(map(repr, inspector.get_check_constraints(table))),
+                }
+                for table in sorted(inspector.get_table_names())
+            }
+    finally:
+        engine.dispose()
+
+
+def test_new_database_has_the_schema_the_migrations_build(database_url: str) -> None:
+    # prepare() makes a new database from the models and stamps it, without running the
+    # migrations: later migrations must find exactly what the migrations would have built.
+    schema.upgrade(database_url)
+    migrated = _schema_of(database_url)
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE alembic_version"))
+    finally:
+        engine.dispose()
+    schema.prepare(database_url)
+    assert _revision_in_db(database_url) == schema.HEAD
+    assert _schema_of(database_url) == migrated
 
 
 def test_prepare_twice_is_a_no_op_and_keeps_rows(database_url: str) -> None:
