@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy.settings import default_settings
+
 from crawler.config import Config, SourceConfig
 
 BOT_NAME = "newsmill"
@@ -22,11 +24,12 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.extensions.RunRecorder": 500,
     "crawler.extensions.Progress": 510,
-    # Consoles into the running crawl (telnet, an HTTP server that runs code): not for an
-    # unattended service, and a start-up cost besides.
-    "scrapy.extensions.telnet.TelnetConsole": None,
-    "scrapy.extensions.remote_control.RemoteControl": None,
 }
+# Consoles into the running crawl (telnet, an HTTP server that runs code) are not for an
+# unattended service. They are left out of Scrapy's base list: disabled with None in EXTENSIONS,
+# they would still be imported (Scrapy loads every class named there), and with them aiohttp.
+_consoles = {"scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.remote_control.RemoteControl"}
+EXTENSIONS_BASE = {k: v for k, v in default_settings.EXTENSIONS_BASE.items() if k not in _consoles}
 
 DOWNLOADER = "crawler.downloader.Downloader"  # Scrapy's, with per-site concurrency enforced
 ROBOTSTXT_OBEY = True
