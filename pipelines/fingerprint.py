@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -44,8 +44,6 @@ SIMILARITY = 0.5
 # different story that shares a stock paragraph: such texts are deduplicated exactly only.
 MIN_SHINGLES = 36
 _SEED = 1
-# Fixed explicitly: buckets already stored stay comparable whatever datasketch defaults to later.
-_SCHEME = "affine32"
 
 
 def shingles(text: str, size: int = SHINGLE) -> set[str]:
@@ -59,30 +57,37 @@ def shingles(text: str, size: int = SHINGLE) -> set[str]:
 
 @cache
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    # datasketch draws its permutations anew for every MinHash; they only depend on the
-    # seed, so drawing them once keeps a fingerprint well under a millisecond. Imported
-    # here: datasketch brings scipy, seconds of start-up a process that never
-    # fingerprints (the crawl's reactor process) should not pay.
-    from datasketch import MinHash
+    """The 128 affine permutations h -> a * h + b (mod 2^32), a odd so that each is a bijection.
 
-    return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
+    Drawn as datasketch 2.0 draws them for its "affine32" scheme with seed 1, which is what
+    computed the buckets of earlier newsmill versions: stored buckets stay comparable
+    (tests/test_fingerprint.py pins them)."""
+    import numpy as np
+
+    generator = np.random.RandomState(_SEED)
+    a = generator.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
 
-def minhash(items: Iterable[bytes]) -> np.ndarray:
-    from datasketch import MinHash
+def minhash(hashes: np.ndarray) -> np.ndarray:
+    """The MinHash signature of a set, given its members' 32-bit hashes (uint32, not empty).
 
-    # CRC-32 rather than datasketch's default SHA-1 per shingle: a tenth of the cost, and
-    # as good a spread for picking minima among a page's few hundred shingles. The builtin
-    # itself, not a Python wrapper around it: one frame less per shingle.
-    signature = MinHash(
-        num_perm=NUM_PERM,
-        seed=_SEED,
-        permutations=_permutations(),
-        scheme=_SCHEME,
-        hashfunc=zlib.crc32,
-    )
-    signature.update_batch(list(items))
-    return signature.hashvalues
+    Written out rather than taken from datasketch: this is the whole of what newsmill used of
+    it, and importing datasketch imports scipy, a third of a second of every crawl's start-up.
+    """
+    import numpy as np
+
+    a, b = _permutations()
+    # The MurmurHash3 finalizer first, as datasketch does: CRC-32 of similar strings are
+    # structured, and the affine maps alone would keep that structure. uint32 arithmetic
+    # wraps around, which is the modulo 2^32 intended.
+    mixed = hashes ^ (hashes >> np.uint32(16))
+    mixed = mixed * np.uint32(0x85EBCA6B)
+    mixed = mixed ^ (mixed >> np.uint32(13))
+    mixed = mixed * np.uint32(0xC2B2AE35)
+    mixed = mixed ^ (mixed >> np.uint32(16))
+    return (mixed.reshape(-1, 1) * a + b).min(axis=0)
 
 
 def _bucket(band: int, values: bytes) -> int:
@@ -111,12 +116,14 @@ def fingerprint(text: str, *, buckets: bool = True) -> Fingerprint:
     import numpy as np
 
     grams = [gram.encode("utf-8") for gram in shingles(text)]
+    # CRC-32 per shingle: a tenth of the cost of SHA-1, and as good a spread for picking
+    # minima among a page's few hundred shingles.
     hashes = np.unique(np.fromiter(map(zlib.crc32, grams), dtype=np.uint32, count=len(grams)))
     shingle_hashes = hashes.astype("<u4").tobytes()
     if not buckets or len(grams) < MIN_SHINGLES:
         return Fingerprint(shingle_hashes, ())
     # Converted once for all bands; each band's bytes are a slice of the whole signature's.
-    signature = minhash(grams).astype("<u4").tobytes()
+    signature = minhash(hashes).astype("<u4").tobytes()
     width = ROWS * 4
     bands = tuple(_bucket(b, signature[b * width : (b + 1) * width]) for b in range(BANDS))
     return Fingerprint(shingle_hashes, bands)
