@@ -77,3 +77,20 @@ def test_the_crawl_process_does_not_load_the_extraction_libraries() -> None:
                          cwd=Path(__file__).resolve().parent.parent)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "Harbour plan approved False False"
+
+
+def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
+    # The forkserver warms up once and forks warm workers: a page that needs trafilatura's
+    # full cascade must not make each worker load jusText's stop-word lists (a quarter of a
+    # second) then. Run in a fresh process, where nothing is loaded yet.
+    script = (
+        "import trafilatura.external as external\n"
+        "from pipelines.worker import warm_up\n"
+        "before = external.JT_STOPLIST is not None\n"
+        "warm_up()\n"
+        "print(before, external.JT_STOPLIST is not None)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True"]
