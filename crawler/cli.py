@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from crawler.commands import crawl, db, export, extract, history, run, runs, sources
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from crawler.config import ConfigError, load_config
+from crawler.errors import ConfigError
 
 COMMANDS = [crawl, run, runs, sources, export, history, extract, db]
 
@@ -48,6 +48,8 @@ def _database_failure(args: argparse.Namespace, exc: Exception) -> str | None:
     if not isinstance(exc, OperationalError | InterfaceError):
         return None
     # The database went away under a command that had no reason to check it first.
+    from crawler.config import load_config
+
     try:
         return str(unavailable(load_config(args.config).database, exc))
     except ConfigError:

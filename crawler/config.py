@@ -23,15 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from crawler.errors import ConfigError
 from crawler.schedule import parse_duration, parse_schedule
 
 DEFAULT_DATABASE = "sqlite:///data/newsmill.db"
 DATABASE_ENV = "NEWSMILL_DATABASE_URL"
 CONFIG_ENV = "NEWSMILL_CONFIG"
-
-
-class ConfigError(Exception):
-    """config.yaml (or its location) is not usable; the message says where and why."""
 
 
 def _duration(value: Any) -> timedelta | None:

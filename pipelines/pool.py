@@ -83,9 +83,10 @@ class ExtractionPool:
                 self._executor = None
             raise
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the workers; with `wait`, once they have exited (and finished any page)."""
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor.shutdown(wait=wait, cancel_futures=True)
             self._executor = None
 
 

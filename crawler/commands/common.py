@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from crawler.config import Config, load_config
+if TYPE_CHECKING:
+    from crawler.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -15,4 +17,8 @@ class UsageError(Exception):
 
 def load(args: argparse.Namespace) -> Config:
     """The validated config named by --config, $NEWSMILL_CONFIG or ./config.yaml."""
+    # Imported here: pydantic and the models are a tenth of a second that `newsmill crawl`
+    # spends after it has set its extraction workers starting.
+    from crawler.config import load_config
+
     return load_config(args.config)

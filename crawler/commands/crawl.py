@@ -16,16 +16,20 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load(args)
     if args.all == bool(args.sources):
         raise UsageError("name one or more sources, or --all")
-    sources = list(config.sources.values()) if args.all else [config.source(n) for n in args.sources]
-    # The extraction workers' start-up (imports, a second of CPU) runs on another core while
-    # this process imports Scrapy and the database libraries, checks the database, crawls
-    # robots.txt and the feeds: the first article finds them ready.
+    # The extraction workers' start-up (imports, half a second of CPU) runs on another core
+    # while this process loads the config, imports Scrapy and the database libraries, checks
+    # the database, crawls robots.txt and the feeds: the first article finds them ready.
     pool = ExtractionPool().start()
     try:
+        config = load(args)
+        sources = list(config.sources.values()) if args.all else [config.source(n) for n in args.sources]
         return _crawl(args, config, sources, pool)
+    except BaseException:
+        # Nothing was crawled, or the crawl failed: do not wait for workers still starting.
+        pool.shutdown(wait=False)
+        raise
     finally:
         pool.shutdown()
 

@@ -8,9 +8,12 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError
-from crawler.config import CrawlSettings
+
+if TYPE_CHECKING:
+    from crawler.config import CrawlSettings
 
 
 def _fetch(url: str, settings: CrawlSettings) -> tuple[bytes, str | None, str]:
@@ -23,6 +26,7 @@ def _fetch(url: str, settings: CrawlSettings) -> tuple[bytes, str | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crawler.config import CrawlSettings
     from crawler.decoding import BinaryBody, decode_html
     from pipelines.extraction import extract_article
 
