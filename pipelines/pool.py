@@ -83,10 +83,9 @@ class ExtractionPool:
                 self._executor = None
             raise
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop the workers; with `wait`, once they have exited (and finished any page)."""
+    def shutdown(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=wait, cancel_futures=True)
+            self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
 

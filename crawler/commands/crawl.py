@@ -26,11 +26,9 @@ def run(args: argparse.Namespace) -> int:
         config = load(args)
         sources = list(config.sources.values()) if args.all else [config.source(n) for n in args.sources]
         return _crawl(args, config, sources, pool)
-    except BaseException:
-        # Nothing was crawled, or the crawl failed: do not wait for workers still starting.
-        pool.shutdown(wait=False)
-        raise
     finally:
+        # Waits for workers still starting, even after a config error: a worker left behind
+        # would hold this process's output open after it exits.
         pool.shutdown()
 
 
