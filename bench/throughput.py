@@ -18,6 +18,7 @@ import argparse
 import os
 import random
 import re
+import statistics
 import string
 import subprocess
 import sys
@@ -237,11 +238,38 @@ def cold_extraction(pages: list[bytes], workers: int, workdir: Path) -> float:
     return time.perf_counter() - started
 
 
+def measure(count: int, pages: list[bytes], cores: int, args: argparse.Namespace) -> tuple[float, float]:
+    """One crawl of the pages, then trafilatura alone over them; prints both, returns the ratios
+    (against trafilatura's warm processes, and against trafilatura as a script from scratch)."""
+    with tempfile.TemporaryDirectory() as tmp, Site(pages) as site:
+        figures = crawl(site, Path(tmp), args.per_domain, args.verbose)
+    limit = extraction_limit(pages, cores)
+    with tempfile.TemporaryDirectory() as tmp:
+        cold_limit = cold_extraction(pages, cores, Path(tmp))
+    crawl_rate = count / figures.wall
+    limit_rate = count / limit
+    ratio, cold_ratio = crawl_rate / limit_rate, crawl_rate * cold_limit / count
+    print(
+        f"{count} pages: newsmill {crawl_rate:.1f} pages/s end to end "
+        f"({figures.wall:.1f} s wall, {figures.cpu:.1f} s CPU = {figures.cpu / figures.wall:.2f} cores, "
+        f"peak RSS {figures.peak_rss_mib:.0f} MiB, {figures.stored} stored, "
+        f"{figures.pages} served); trafilatura alone on {cores} processes {limit_rate:.1f} pages/s; "
+        f"ratio {ratio:.2f} "
+        f"(trafilatura as a script run from scratch: {count / cold_limit:.1f} pages/s, "
+        f"ratio {cold_ratio:.2f})",
+        flush=True,
+    )
+    return ratio, cold_ratio
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, action="append", help="pages to crawl (repeatable)")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--per-domain", type=int, help="requests at a time to the site (default: newsmill's)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each size this many times and print the median ratios: on a "
+                             "shared machine one run's ratio can be off by 0.1")
     parser.add_argument("-v", "--verbose", action="store_true", help="CPU time per process")
     args = parser.parse_args()
     templates = load_templates(args.dataset)
@@ -249,22 +277,11 @@ def main() -> None:
     print(f"machine: {cores} cores, {os.uname().machine}, Python {sys.version.split()[0]}")
     for count in args.pages or [500]:
         pages = [vary(templates[i % len(templates)], i) for i in range(count)]
-        with tempfile.TemporaryDirectory() as tmp, Site(pages) as site:
-            figures = crawl(site, Path(tmp), args.per_domain, args.verbose)
-        limit = extraction_limit(pages, cores)
-        with tempfile.TemporaryDirectory() as tmp:
-            cold_limit = cold_extraction(pages, cores, Path(tmp))
-        crawl_rate = count / figures.wall
-        limit_rate = count / limit
-        print(
-            f"{count} pages: newsmill {crawl_rate:.1f} pages/s end to end "
-            f"({figures.wall:.1f} s wall, {figures.cpu:.1f} s CPU = {figures.cpu / figures.wall:.2f} cores, "
-            f"peak RSS {figures.peak_rss_mib:.0f} MiB, {figures.stored} stored, "
-            f"{figures.pages} served); trafilatura alone on {cores} processes {limit_rate:.1f} pages/s; "
-            f"ratio {crawl_rate / limit_rate:.2f} "
-            f"(trafilatura as a script run from scratch: {count / cold_limit:.1f} pages/s, "
-            f"ratio {crawl_rate * cold_limit / count:.2f})"
-        )
+        ratios = [measure(count, pages, cores, args) for _ in range(max(args.repeat, 1))]
+        if len(ratios) > 1:
+            warm, cold = (statistics.median(r[i] for r in ratios) for i in (0, 1))
+            print(f"{count} pages: median ratio {warm:.2f} over {len(ratios)} runs "
+                  f"(from scratch: {cold:.2f})", flush=True)
 
 
 if __name__ == "__main__":
