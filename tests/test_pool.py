@@ -94,3 +94,12 @@ def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
                          cwd=Path(__file__).resolve().parent.parent)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True"]
+
+
+def test_preload_outside_the_forkserver_leaves_the_exit_status_alone() -> None:
+    # In the forkserver, pipelines.preload makes the process leave at once when it stops;
+    # imported anywhere else, it must not turn a failing exit into a silent 0.
+    run = subprocess.run([sys.executable, "-c", "import pipelines.preload; raise SystemExit(3)"],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 3, run.stderr
