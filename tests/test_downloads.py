@@ -1,4 +1,5 @@
-"""How newsmill downloads from a site: the per-site concurrency limit and connection reuse.
+"""How newsmill downloads from a site: the per-site concurrency limit, connection reuse, and
+robots.txt fetched once.
 
 Scrapy really fetches the fixture site on 127.0.0.1, which records the TCP connection each
 request came on.
@@ -28,3 +29,31 @@ def test_a_site_gets_no_more_connections_than_per_domain(site: NewsSite, tmp_pat
     assert len(article_requests) >= 40
     # Persistent connections, at most two at a time: the same two carry every request.
     assert len({r.connection for r in site.requests}) <= 2, sorted({r.connection for r in site.requests})
+
+
+def test_a_robots_txt_seed_is_downloaded_once(site: NewsSite, tmp_path: Path) -> None:
+    # Obeying robots.txt fetches it before anything else; the seed reads that copy for its
+    # Sitemap: lines instead of asking the site for the same file again.
+    config = write_config(
+        tmp_path,
+        {"ledger": {"sitemaps": [site.url_for("/robots.txt")], "articles": ARTICLE_PATTERNS}},
+    )
+    result = run_newsmill("crawl", "ledger", config=config)
+    assert result.returncode == 0, describe(result)
+    paths = [r.path for r in site.requests]
+    assert paths.count("/robots.txt") == 1, paths
+    assert "/sitemap_index.xml" in paths  # its Sitemap: line was followed
+    assert int(parse_summary(result.stdout)["ledger"]["new"]) > 0, result.stdout
+
+
+def test_without_robots_obeyed_a_robots_txt_seed_is_still_read(site: NewsSite, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        {"ledger": {"sitemaps": [site.url_for("/robots.txt")], "articles": ARTICLE_PATTERNS}},
+        crawl={"obey_robots": False},
+    )
+    result = run_newsmill("crawl", "ledger", config=config)
+    assert result.returncode == 0, describe(result)
+    paths = [r.path for r in site.requests]
+    assert paths.count("/robots.txt") == 1, paths
+    assert "/sitemap_index.xml" in paths

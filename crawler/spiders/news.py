@@ -39,7 +39,11 @@ _CONDITIONAL = {"validators": "conditional", "handle_httpstatus_list": [304]}
 class NewsSpider(Spider):
     name = "news"
     custom_settings = {  # noqa: RUF012  (Scrapy's own attribute)
-        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.ConditionalRequests": 950},
+        "DOWNLOADER_MIDDLEWARES": {
+            # Right after Scrapy's RobotsTxtMiddleware (100), which fetches what it reuses.
+            "crawler.robotstxt.RobotsTxtReuse": 110,
+            "crawler.middlewares.ConditionalRequests": 950,
+        },
     }
 
     def __init__(self, source: SourceConfig | str, config: Config | None = None, **kwargs: Any):
