@@ -241,9 +241,13 @@ def cold_extraction(pages: list[bytes], workers: int, workdir: Path) -> float:
 def measure(count: int, pages: list[bytes], cores: int, args: argparse.Namespace) -> tuple[float, float]:
     """One crawl of the pages, then trafilatura alone over them; prints both, returns the ratios
     (against trafilatura's warm processes, and against trafilatura as a script from scratch)."""
+    # The limit is measured right before and right after the crawl, and averaged: on a shared
+    # machine the speed drifts, and a crawl compared with a limit taken in a faster or slower
+    # minute gives a ratio that says more about the minute than about newsmill.
+    before = extraction_limit(pages, cores)
     with tempfile.TemporaryDirectory() as tmp, Site(pages) as site:
         figures = crawl(site, Path(tmp), args.per_domain, args.verbose)
-    limit = extraction_limit(pages, cores)
+    limit = (before + extraction_limit(pages, cores)) / 2
     with tempfile.TemporaryDirectory() as tmp:
         cold_limit = cold_extraction(pages, cores, Path(tmp))
     crawl_rate = count / figures.wall
