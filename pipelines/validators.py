@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.database import Store
 from pipelines.models import HttpValidator, url_hash, utcnow
@@ -38,7 +37,7 @@ def save(store: Store, source: str, found: Mapping[str, Validators]) -> None:
     """Keep these URLs' validators, replacing older ones; one transaction."""
     if not found:
         return
-    insert = postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+    insert = store.insert()
     now = utcnow()
     rows = [
         {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -240,3 +242,19 @@ def test_sqlite_connection_opened_while_another_creates_the_file_waits_for_it(tm
         creator.close()
         engine.dispose()
     assert outcome == ["wal"]
+
+
+def test_a_sqlite_store_does_not_load_the_postgresql_dialect(tmp_path: Path) -> None:
+    # 0.06 s of every SQLite crawl's start-up, for a database it does not use.
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    script = (
+        "import sys\n"
+        "from pipelines.database import Store\n"
+        f"store = Store({url!r})\n"
+        "print(store.insert().__module__, 'sqlalchemy.dialects.postgresql' in sys.modules)\n"
+        "store.close()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["sqlalchemy.dialects.sqlite.dml", "False"]
