@@ -96,6 +96,13 @@ def run_newsmill(*args: str, config: Path, timeout: float = CLI_TIMEOUT,
     )
 
 
+def run_python(script: str) -> subprocess.CompletedProcess[str]:
+    """`python -c SCRIPT` from the repository root: a fresh process, where nothing the test
+    process has imported or set up is loaded yet."""
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=CLI_TIMEOUT, check=False)
+
+
 def describe(result: subprocess.CompletedProcess[str]) -> str:
     """What a failed CLI call said, for assertion messages."""
     return (f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}"

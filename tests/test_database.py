@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +17,7 @@ from sqlalchemy.engine import make_url
 from crawler.cli import COMMANDS
 from pipelines import schema
 from pipelines.database import make_engine
-from tests.conftest import closed_port, describe, run_newsmill, write_config
+from tests.conftest import closed_port, describe, run_newsmill, run_python, write_config
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import (
     Crawl,
@@ -254,7 +252,6 @@ def test_a_sqlite_store_does_not_load_the_postgresql_dialect(tmp_path: Path) -> 
         "print(store.insert().__module__, 'sqlalchemy.dialects.postgresql' in sys.modules)\n"
         "store.close()\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["sqlalchemy.dialects.sqlite.dml", "False"]

@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import pytest
 
 from pipelines.extracted import PageResult
 from pipelines.pool import ExtractionPool
+from tests.conftest import run_python
 
 PAGE = (
     b"<html lang='en'><head><title>Harbour plan approved</title></head><body><article>"
@@ -73,8 +71,7 @@ def test_the_crawl_process_does_not_load_the_extraction_libraries() -> None:
         "pool.shutdown()\n"
         "print(result.extracted.title, 'trafilatura' in sys.modules, 'lxml' in sys.modules)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "Harbour plan approved False False"
 
@@ -90,8 +87,7 @@ def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
         "warm_up()\n"
         "print(before, external.JT_STOPLIST is not None)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True"]
 
@@ -99,7 +95,5 @@ def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
 def test_preload_outside_the_forkserver_leaves_the_exit_status_alone() -> None:
     # In the forkserver, pipelines.preload makes the process leave at once when it stops;
     # imported anywhere else, it must not turn a failing exit into a silent 0.
-    run = subprocess.run([sys.executable, "-c", "import pipelines.preload; raise SystemExit(3)"],
-                         capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    run = run_python("import pipelines.preload; raise SystemExit(3)")
     assert run.returncode == 3, run.stderr

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from tests.conftest import run_python
 
 
 def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
@@ -17,7 +15,6 @@ def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
         "print(any('Telnet' in e or 'RemoteControl' in e for e in enabled), 'CoreStats' in str(enabled),\n"
         "      'aiohttp' in sys.modules, 'twisted.conch' in sys.modules)\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True", "False", "False"]
