@@ -183,7 +183,10 @@ class Store:
                     .on_conflict_do_nothing(index_elements=["content_hash"])
                     .returning(articles.c.id, articles.c.content_hash)
                 )
-                inserted = {h: i for i, h in session.execute(statement, [r.columns() for r in fresh])}
+                # Rows go in in key order, in every writer: two transactions inserting the same
+                # keys in opposite orders would each wait on the other (a deadlock on PostgreSQL).
+                rows = [r.columns() for r in sorted(fresh, key=lambda r: r.content_hash)]
+                inserted = {h: i for i, h in session.execute(statement, rows)}
             owners = dict(inserted)
             missing = {r.content_hash for r in records} - owners.keys()
             if missing:
@@ -220,7 +223,7 @@ class Store:
                         self._insert(urls)
                         .on_conflict_do_nothing(index_elements=["url_hash"])
                         .returning(urls.c.url_hash),
-                        list(url_rows.values()),
+                        [url_rows[h] for h in sorted(url_rows)],  # key order, as above
                     )
                 )
             # Another writer (or an earlier record of this batch) owns this URL: that article

@@ -50,6 +50,9 @@ def save(store: Store, source: str, found: Mapping[str, Validators]) -> None:
         }
         for url, v in found.items()
     ]
+    # Key order, as every batch write in the store: two crawls upserting the same URLs in
+    # opposite orders would deadlock on PostgreSQL.
+    rows.sort(key=lambda row: row["url_hash"])
     with store.sessions.begin() as session:
         for start in range(0, len(rows), 500):
             statement = insert(HttpValidator).values(rows[start : start + 500])

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from pipelines import validators
 from pipelines.database import ArticleRecord, Store
+from pipelines.validators import Validators
 from tests.conftest import ROOT, cli_env, write_config
 from tests.site.server import NewsSite, synthetic_article
 
@@ -179,17 +181,34 @@ def synthetic_records(count: int, source: str = "ledger") -> list[ArticleRecord]
     return records
 
 
+def save_validators_in_rounds(database: str, count: int, reverse: bool, barrier: Any, rounds: int) -> None:
+    """A writer process: wait for the other, then keep validators for the same URLs, round
+    after round; `reverse` lists them in the opposite order."""
+    store = Store(database)
+    try:
+        urls = [f"https://ledger.example/2024/03/01/story-{n}.html" for n in range(count)]
+        if reverse:
+            urls.reverse()
+        barrier.wait(timeout=60)
+        for round_ in range(rounds):
+            validators.save(store, "ledger", {u: Validators(f'"{round_}"', None) for u in urls})
+    finally:
+        store.close()
+
+
 def store_in_batches(database: str, count: int, reverse: bool, barrier: Any, batch: int) -> int:
-    """A writer process: wait for the other, then store the same articles; how many were new."""
+    """A writer process: wait for the other, then store the same articles; how many were new.
+
+    Both writers store the same batches at about the same time; `reverse` stores each batch's
+    records in the opposite order, the order in which two crawls' writes can deadlock."""
     store = Store(database)
     try:
         records = synthetic_records(count)
-        if reverse:
-            records.reverse()
         barrier.wait(timeout=60)
         new = 0
         for start in range(0, len(records), batch):
-            new += sum(store.store_articles(records[start : start + batch]))
+            chunk = records[start : start + batch]
+            new += sum(store.store_articles(chunk[::-1] if reverse else chunk))
         return new
     finally:
         store.close()

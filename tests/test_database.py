@@ -26,6 +26,7 @@ from tests.dbtools import (
     assert_each_stored_once,
     config_for,
     crawls,  # noqa: F401  (fixture)
+    save_validators_in_rounds,
     source,
     store_in_batches,
     synthetic_records,
@@ -159,7 +160,7 @@ def test_password_never_appears_in_logs_errors_or_output(
 
 def test_two_writer_processes_storing_the_same_articles_at_once_store_each_once(database_url: str) -> None:
     schema.prepare(database_url)
-    count, batch = 300, 25
+    count, batch = 800, 20
     context = multiprocessing.get_context("spawn")
     barrier = context.Manager().Barrier(2)
     with context.Pool(2) as pool:
@@ -179,6 +180,27 @@ def test_two_writer_processes_storing_the_same_articles_at_once_store_each_once(
     assert sorted(url for url, _ in articles) == sorted(r.url for r in records)
     assert len({h for _, h in articles}) == count
     assert sorted(url for url, _ in urls) == sorted(u for r in records for u in (r.url, *r.aliases))
+
+
+def test_two_writer_processes_keeping_the_same_validators_at_once_both_succeed(database_url: str) -> None:
+    schema.prepare(database_url)
+    count, rounds = 2000, 5
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(2)
+    with context.Pool(2) as pool:
+        writers = [
+            pool.apply_async(save_validators_in_rounds, (database_url, count, reverse, barrier, rounds))
+            for reverse in (False, True)
+        ]
+        for writer in writers:
+            writer.get(timeout=180)  # re-raises a writer's error (a deadlock, on PostgreSQL)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT etag, count(*) FROM http_validators GROUP BY etag")).all()
+    finally:
+        engine.dispose()
+    assert kept == [(f'"{rounds - 1}"', count)]
 
 
 def test_two_crawls_of_one_new_database_create_its_schema_once(
