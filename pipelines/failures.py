@@ -81,7 +81,8 @@ def record(store: Store, failures: Mapping[str, Failure]) -> None:
                 select(FailedUrl).where(FailedUrl.url_hash.in_(list(by_hash)[start : start + _CHUNK]))
             )
         }
-        for key, failure in by_hash.items():
+        for key in sorted(by_hash):  # key order, so two crawls' flushes cannot deadlock
+            failure = by_hash[key]
             row = known.get(key)
             if row is None:
                 row = FailedUrl(url_hash=key, url=failure.url, source=failure.source, failures=0)

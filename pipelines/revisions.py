@@ -29,9 +29,8 @@ REVISED, UNCHANGED, UNKNOWN = "revised", "unchanged", "unknown"
 def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
     """Store re-fetched articles in the session's transaction: REVISED, UNCHANGED or UNKNOWN
     for each (UNKNOWN: no article has that URL, so the caller stores it as a new page)."""
-    outcome: list[str] = []
     if not records:
-        return outcome
+        return []
     rows = session.execute(
         select(ArticleUrl.url_hash, Article)
         .join(Article, Article.id == ArticleUrl.article_id)
@@ -44,15 +43,16 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
         )
     )
     reindex: dict[int, tuple[int, ...]] = {}
-    for record in records:
-        article = articles.get(url_hash(record.url))
-        if article is None:
-            outcome.append(UNKNOWN)
-            continue
+    outcome = [UNKNOWN] * len(records)
+    stored = [(a, i) for i, r in enumerate(records) if (a := articles.get(url_hash(r.url))) is not None]
+    # Rows are updated in id order, in every writer: two crawls revising the same articles in
+    # opposite orders would each wait on the other (a deadlock on PostgreSQL).
+    for article, i in sorted(stored, key=lambda pair: pair[0].id):
+        record = records[i]
         # An alias (a copy's URL) never rewrites the story it was merged into; and a text
         # some article already holds is no correction of this one.
         if article.url != record.url or record.content_hash in taken:
-            outcome.append(UNCHANGED)
+            outcome[i] = UNCHANGED
             continue
         changed = session.execute(
             update(Article)
@@ -72,7 +72,7 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
             .execution_options(synchronize_session=False)
         ).rowcount
         if not changed:  # another crawl revised it a moment ago: its revision stands
-            outcome.append(UNCHANGED)
+            outcome[i] = UNCHANGED
             continue
         session.add(
             ArticleRevision(
@@ -85,7 +85,7 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
         )
         taken.add(record.content_hash)
         reindex[article.id] = fingerprint.fingerprint(record.text).buckets
-        outcome.append(REVISED)
+        outcome[i] = REVISED
     session.flush()
     neardup.index(session, reindex, replace=True)
     return outcome
