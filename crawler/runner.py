@@ -100,6 +100,9 @@ def _crawl(
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spiders.news import NewsSpider
+    from crawler.startup import import_download_handler
+
+    import_download_handler()
 
     settings = base_settings(
         NEWSMILL_SCHEMA_READY=True,

@@ -1,0 +1,41 @@
+"""Scrapy's HTTP download handler, imported without walking the interpreter's stack.
+
+Importing it defines a few deprecated aliases with scrapy.utils.deprecate.create_deprecated_class,
+which calls inspect.stack() only to learn the caller's module. inspect.stack() reads the source of
+every frame on the stack and looks each one up in sys.modules (CPython issue #92041): about
+80 ms of a crawl's start-up, from Scrapy's engine, some forty frames deep. While this import
+runs, inspect.stack() gives the same frames without their source lines.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _frames_only(context: int = 1) -> list[inspect.FrameInfo]:
+    frames = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        frames.append(inspect.FrameInfo(frame, code.co_filename, frame.f_lineno, code.co_name, None, None))
+        frame = frame.f_back
+    return frames
+
+
+@contextmanager
+def _light_stack() -> Iterator[None]:
+    full, inspect.stack = inspect.stack, _frames_only  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        inspect.stack = full  # type: ignore[assignment]
+
+
+def import_download_handler() -> None:
+    if "scrapy.core.downloader.handlers.http11" in sys.modules:
+        return
+    with _light_stack():
+        import scrapy.core.downloader.handlers.http11  # noqa: F401
