@@ -53,6 +53,10 @@ SCRAPER_SLOT_MAX_ACTIVE_SIZE = 20_000_000
 # requests; Scrapy starts this many asyncio tasks for every response whatever it yields, so
 # anything above 1 is CPU spent on the reactor thread for nothing.
 CONCURRENT_ITEMS = 1
+# A lint for spider authors: Scrapy reads and parses each generator callback's source to
+# warn about `return value` in it, again for every response (its cache is keyed by bound
+# methods, new each time). The spider is ours and tested.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 
 
 def settings_for(config: Config, source: SourceConfig) -> dict[str, Any]:
