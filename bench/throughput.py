@@ -18,6 +18,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import statistics
 import string
 import subprocess
@@ -163,6 +164,11 @@ class CrawlFigures:
     peak_rss_mib: float
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def crawl(site: Site, workdir: Path, per_domain: int | None, verbose: bool) -> CrawlFigures:
     config = workdir / "config.yaml"
     database = workdir / "bench.db"
@@ -174,7 +180,7 @@ def crawl(site: Site, workdir: Path, per_domain: int | None, verbose: bool) -> C
         + f"sources:\n  bench:\n    sitemaps: ['{site.url}/robots.txt']\n"
         "    articles: ['/news/\\d+\\.html$']\n"
     )
-    started = time.perf_counter()
+    started, own = time.perf_counter(), _own_cpu()
     process = subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "--config", str(config), "crawl", "bench", "-q"],
         cwd=ROOT,
@@ -190,6 +196,8 @@ def crawl(site: Site, workdir: Path, per_domain: int | None, verbose: bool) -> C
     if verbose:
         for pid, (cmdline, seconds) in sorted(cpu.items()):
             print(f"  pid {pid}: {seconds:.1f} s CPU (at last sample)  {cmdline}")
+        # The site is served from this process: its CPU is taken from the same cores.
+        print(f"  this process (the site, the probe): {_own_cpu() - own:.1f} s CPU")
     output = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         sys.exit(f"crawl failed ({process.returncode}):\n{output}")
