@@ -9,11 +9,10 @@ works on its own copy). How each rule was chosen, and what it scores, is in benc
 from __future__ import annotations
 
 from lxml import etree
-from lxml.html import HtmlElement, fromstring
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction, fromstring
 from trafilatura.utils import (
     DOCTYPE_TAG,
     FAULTY_HTML,
-    HTML_PARSER,
     INVALID_XML_CHARS,
     decode_file,
     is_dubious_html,
@@ -53,6 +52,20 @@ _INVALID_CHARS: tuple[str, ...] | None = (
     tuple(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF))
     if INVALID_XML_CHARS.pattern == _INVALID_CHARS_PATTERN
     else None
+)
+
+# trafilatura.utils.HTML_PARSER's options (2.3.1), with lxml.html's element classes chosen in C.
+# lxml.html's own lookup is a Python callback run for every element object lxml creates, some
+# thousands per page across the copies trafilatura makes of the tree (copies keep the parser),
+# about a twentieth of a worker's time; what it adds, classes for forms, inputs and labels, no
+# extraction step uses.
+HTML_PARSER = etree.HTMLParser(
+    collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+)
+HTML_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
 )
 
 
@@ -96,8 +109,9 @@ def parse_html(html: str | bytes) -> HtmlElement | None:
     load_html deletes the characters libxml2 rejects with a regex substitution over the whole
     page, about a millisecond for a few hundred kB that almost never hold one. A page without
     them (bytes decoded first, as load_html decodes them) is repaired and parsed here as
-    load_html does it (trafilatura 2.3.1); a page holding such a character, and a parse that
-    load_html would retry or reject, go to load_html itself, so odd pages get its treatment.
+    load_html does it (trafilatura 2.3.1), by HTML_PARSER above; a page holding such a
+    character, and a parse that load_html would retry or reject, go to load_html itself, so odd
+    pages get its treatment.
     """
     if isinstance(html, bytes):
         # load_html's own first step (decompression, encoding guess), so bytes can go on below.

@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
 
 from bench.scoring import score_page, summarize
 from pipelines.body import clean_lines
-from pipelines.extraction import Extracted, extract_article
+from pipelines.extraction import Extracted, extract_article, parse_html
 from pipelines.metadata import parse_datetime, split_authors
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
@@ -102,6 +105,20 @@ def test_voa_metadata(voa: Extracted) -> None:
 
 
 # --- body rules --------------------------------------------------------------------------------
+
+
+def test_parse_html_builds_the_tree_load_html_builds() -> None:
+    form = page(
+        inside='<form action="/s"><label>Search <input name="q"></label><select><option>a</option>'
+        "</select></form>"
+    )
+    voa = (FIXTURES / "voa_like.html").read_text(encoding="utf-8")
+    for html in (voa, form, page(inside="<!-- a note --><p>A paragraph after a comment.</p>")):
+        ours, theirs = parse_html(html), load_html(html)
+        assert ours is not None and theirs is not None
+        assert etree.tostring(ours) == etree.tostring(theirs)
+        # lxml.html's element API (text_content, drop_tree...) on every element, forms included.
+        assert all(isinstance(e, HtmlElement) for e in ours.iter(etree.Element))
 
 
 def test_plain_page_keeps_every_paragraph_and_drops_the_headline() -> None:
