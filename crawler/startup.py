@@ -13,11 +13,13 @@ import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 
 def _frames_only(context: int = 1) -> list[inspect.FrameInfo]:
+    """inspect.stack(context) without the context: no source read, no module looked up."""
     frames = []
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         frames.append(inspect.FrameInfo(frame, code.co_filename, frame.f_lineno, code.co_name, None, None))
