@@ -99,10 +99,10 @@ def _crawl(
 ) -> list[CrawlResult]:
     from scrapy.crawler import CrawlerProcess
 
+    from crawler import startup
     from crawler.spiders.news import NewsSpider
-    from crawler.startup import import_download_handler
 
-    import_download_handler()
+    startup.import_download_handler()
 
     settings = base_settings(
         NEWSMILL_SCHEMA_READY=True,
@@ -122,5 +122,6 @@ def _crawl(
         crawler = process.create_crawler(NewsSpider)
         crawlers.append((source.name, crawler))
         process.crawl(crawler, source=source, config=config)
+    startup.end()
     process.start()
     return [CrawlResult.from_crawler(name, crawler) for name, crawler in crawlers]

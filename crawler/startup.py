@@ -1,6 +1,14 @@
-"""Scrapy's HTTP download handler, imported without walking the interpreter's stack.
+"""A crawl process's start-up, kept short: the garbage collector paused, Scrapy's HTTP download
+handler imported without walking the interpreter's stack.
 
-Importing it defines a few deprecated aliases with scrapy.utils.deprecate.create_deprecated_class,
+Start-up creates some hundred thousand objects that live as long as the process (modules,
+classes, functions) and next to no garbage. With Python 3.11's thresholds the cyclic collector
+runs about 260 times while the imports alone make them, a tenth of the start-up (robots.txt
+was requested 0.1 s sooner without it). It is paused until the crawl is set up; then they are
+frozen, out of the collector's generations, so that its full collections during the crawl
+no longer go through them either.
+
+Importing the handler defines a few deprecated aliases with Scrapy's create_deprecated_class,
 which calls inspect.stack() only to learn the caller's module. inspect.stack() reads the source of
 every frame on the stack and looks each one up in sys.modules (CPython issue #92041): about
 80 ms of a crawl's start-up, from Scrapy's engine, some forty frames deep. While this import
@@ -9,6 +17,7 @@ runs, inspect.stack() gives the same frames without their source lines.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import sys
 from collections.abc import Iterator
@@ -41,3 +50,14 @@ def import_download_handler() -> None:
         return
     with _light_stack():
         import scrapy.core.downloader.handlers.http11  # noqa: F401
+
+
+def begin() -> None:
+    gc.disable()
+
+
+def end() -> None:
+    """Start-up is over: the collector back on, what start-up made frozen. Safe to repeat."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import run_python
+from pathlib import Path
+
+from tests.conftest import closed_port, run_python, write_config
 
 
 def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrapy_defines_it() -> None:
@@ -31,3 +33,51 @@ def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrap
         "scrapy.core.downloader.contextfactory",
         "scrapy.core.downloader.tls",
     ]
+
+
+def test_the_collector_is_paused_for_start_up_only_and_start_up_objects_are_frozen() -> None:
+    script = (
+        "import gc\n"
+        "from crawler import startup\n"
+        "startup.begin()\n"
+        "paused = not gc.isenabled()\n"
+        "startup.end()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "startup.end()\n"
+        "print(paused, gc.isenabled(), frozen > 0, gc.get_freeze_count() == frozen)\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "True", "True"]
+
+
+def test_a_crawl_runs_with_the_collector_on(tmp_path: Path) -> None:
+    # A real crawl set up after startup.begin(), as `newsmill crawl` does; an extension reports
+    # the collector's state when the engine starts. Nothing listens on the feed's port.
+    config = write_config(tmp_path, {"ledger": {"feeds": [f"http://127.0.0.1:{closed_port()}/feed.xml"]}})
+    script = (
+        "import gc\n"
+        "from scrapy import signals\n"
+        "from crawler import startup\n"
+        "startup.begin()\n"
+        "from crawler.config import load_config\n"
+        "from crawler.runner import run_crawls\n"
+        "from pipelines import schema\n"
+        "seen = []\n"
+        "class Probe:\n"
+        "    @classmethod\n"
+        "    def from_crawler(cls, crawler):\n"
+        "        probe = cls()\n"
+        "        crawler.signals.connect(probe.started, signal=signals.engine_started)\n"
+        "        return probe\n"
+        "    def started(self):\n"
+        "        seen.append((gc.isenabled(), gc.get_freeze_count() > 0))\n"
+        f"config = load_config({str(config)!r})\n"
+        "schema.prepare(config.database)\n"
+        "run_crawls(config, list(config.sources.values()), EXTENSIONS={'__main__.Probe': 0},\n"
+        "           NEWSMILL_EXTRACT_WORKERS=0)\n"
+        "print(seen)\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[(True, True)]", run.stdout

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from crawler import startup
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
 from pipelines.pool import ExtractionPool
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace) -> int:
     if args.all == bool(args.sources):
         raise UsageError("name one or more sources, or --all")
+    startup.begin()  # until the crawl is set up (crawler.runner), or it fails before that
     # The extraction workers' start-up (imports, half a second of CPU) runs on another core
     # while this process loads the config, imports Scrapy and the database libraries, checks
     # the database, crawls robots.txt and the feeds: the first article finds them ready.
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         sources = list(config.sources.values()) if args.all else [config.source(n) for n in args.sources]
         return _crawl(args, config, sources, pool)
     finally:
+        startup.end()
         # Waits for workers still starting, even after a config error: a worker left behind
         # would hold this process's output open after it exits.
         pool.shutdown()
