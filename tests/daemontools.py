@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ARTICLE_PATTERNS, ROOT, cli_env, describe, run_newsmill
+from tests.conftest import ARTICLE_PATTERNS, ROOT, cli_env, describe, run_newsmill, write_config
 from tests.site.server import NewsSite
 
 DEADLINE = 120.0  # seconds for a state the daemon is expected to reach
@@ -173,3 +173,18 @@ def when(iso: str) -> datetime:
 
 def feed_source(site: NewsSite, **overrides: Any) -> dict[str, Any]:
     return {"feeds": [site.url_for("/feed.xml")], "articles": list(ARTICLE_PATTERNS), **overrides}
+
+
+def silent_source_config(directory: Path, silent: Silent, name: str, schedule: str) -> Path:
+    """A config whose one source is a server that accepts and never answers: its crawl stays
+    open until it is stopped (its timeout is far off)."""
+    crawl = {"timeout": 300, "retries": 0, "obey_robots": False}
+    sources = {name: {"start_urls": [silent.url], "schedule": schedule, "crawl": crawl}}
+    return write_config(directory, sources, extra={"daemon": {"grace_period": 1}})
+
+
+def wait_for_open_run(what: str, config: Path, source: str, daemon: Daemon) -> list[dict[str, Any]]:
+    """Wait until a run of `source` is recorded as running; those runs."""
+    return wait_until(
+        what, lambda: [r for r in runs(config, source) if r["status"] == "running"], daemon=daemon
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -179,6 +180,18 @@ def synthetic_records(count: int, source: str = "ledger") -> list[ArticleRecord]
             )
         )
     return records
+
+
+def two_writers_at_once(writer: Callable[..., Any], database: str, count: int, n: int) -> list[Any]:
+    """`writer(database, count, reverse, barrier, n)` in two processes started together, one
+    forward and one in reverse; their results, or the first writer's error raised here."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(2)
+    with context.Pool(2) as pool:
+        writers = [
+            pool.apply_async(writer, (database, count, reverse, barrier, n)) for reverse in (False, True)
+        ]
+        return [w.get(timeout=180) for w in writers]
 
 
 def save_validators_in_rounds(database: str, count: int, reverse: bool, barrier: Any, rounds: int) -> None:

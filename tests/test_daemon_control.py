@@ -23,6 +23,8 @@ from tests.daemontools import (
     running_daemon,
     runs,
     runs_json,
+    silent_source_config,
+    wait_for_open_run,
     wait_until,
 )
 from tests.site.server import NewsSite, synthetic_article
@@ -32,24 +34,10 @@ from tests.site.server import NewsSite, synthetic_article
 
 def test_sigterm_records_running_crawls_interrupted_and_exits_0(tmp_path: Path) -> None:
     silent = Silent()
-    config = write_config(
-        tmp_path,
-        {
-            "hung": {
-                "start_urls": [silent.url],
-                "schedule": "every 1h",
-                "crawl": {"timeout": 300, "retries": 0, "obey_robots": False},
-            }
-        },
-        extra={"daemon": {"grace_period": 1}},
-    )
+    config = silent_source_config(tmp_path, silent, "hung", "every 1h")
     try:
         with running_daemon(config) as daemon:
-            wait_until(
-                "the hung crawl to open its run",
-                lambda: [r for r in runs(config, "hung") if r["status"] == "running"],
-                daemon=daemon,
-            )
+            wait_for_open_run("the hung crawl to open its run", config, "hung", daemon)
             assert daemon.stop(signal.SIGTERM) == 0, daemon.log_text()
             assert daemon.exit_seconds is not None and daemon.exit_seconds < EXIT_DEADLINE
     finally:
@@ -96,24 +84,10 @@ def test_sighup_starts_a_new_source_and_a_broken_config_changes_nothing(tmp_path
 
 def test_cli_crawl_never_runs_a_source_the_daemon_is_crawling(tmp_path: Path) -> None:
     silent = Silent()
-    config = write_config(
-        tmp_path,
-        {
-            "hung": {
-                "start_urls": [silent.url],
-                "schedule": "every 1h",
-                "crawl": {"timeout": 300, "retries": 0, "obey_robots": False},
-            }
-        },
-        extra={"daemon": {"grace_period": 1}},
-    )
+    config = silent_source_config(tmp_path, silent, "hung", "every 1h")
     try:
         with running_daemon(config) as daemon:
-            wait_until(
-                "the daemon's crawl to open its run",
-                lambda: [r for r in runs(config, "hung") if r["status"] == "running"],
-                daemon=daemon,
-            )
+            wait_for_open_run("the daemon's crawl to open its run", config, "hung", daemon)
             result = run_newsmill("crawl", "hung", "-q", "--wait", "0", config=config)
             assert result.returncode == 1, describe(result)
             assert "hung is being crawled by pid" in result.stderr
@@ -170,24 +144,10 @@ def test_cli_crawl_waits_for_a_source_crawled_elsewhere_then_crawls_it(tmp_path:
 
 def test_a_crawl_process_that_dies_is_recorded_failed_and_the_daemon_goes_on(tmp_path: Path) -> None:
     silent = Silent()
-    config = write_config(
-        tmp_path,
-        {
-            "doomed": {
-                "start_urls": [silent.url],
-                "schedule": "every 1s",
-                "crawl": {"timeout": 300, "retries": 0, "obey_robots": False},
-            }
-        },
-        extra={"daemon": {"grace_period": 1}},
-    )
+    config = silent_source_config(tmp_path, silent, "doomed", "every 1s")
     try:
         with running_daemon(config) as daemon:
-            wait_until(
-                "the crawl to open its run",
-                lambda: [r for r in runs(config, "doomed") if r["status"] == "running"],
-                daemon=daemon,
-            )
+            wait_for_open_run("the crawl to open its run", config, "doomed", daemon)
             pid = int(daemon.events("run_started", "doomed")[0]["pid"])
             os.kill(pid, signal.SIGKILL)  # as the OOM killer would
             failed = wait_until(

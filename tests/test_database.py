@@ -3,7 +3,6 @@ unreachable database, passwords kept out of every output, concurrent writer proc
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from tests.dbtools import (
     source,
     store_in_batches,
     synthetic_records,
+    two_writers_at_once,
     wait_for,
 )
 from tests.site.server import NewsSite, synthetic_article
@@ -160,15 +160,10 @@ def test_password_never_appears_in_logs_errors_or_output(
 
 def test_two_writer_processes_storing_the_same_articles_at_once_store_each_once(database_url: str) -> None:
     schema.prepare(database_url)
-    count, batch = 800, 20
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Manager().Barrier(2)
-    with context.Pool(2) as pool:
-        forward = pool.apply_async(store_in_batches, (database_url, count, False, barrier, batch))
-        backward = pool.apply_async(store_in_batches, (database_url, count, True, barrier, batch))
-        new = forward.get(timeout=180) + backward.get(timeout=180)
+    count = 800
+    new = two_writers_at_once(store_in_batches, database_url, count, 20)
     # Neither writer failed, and between them each article was new exactly once.
-    assert new == count
+    assert sum(new) == count
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
@@ -185,15 +180,8 @@ def test_two_writer_processes_storing_the_same_articles_at_once_store_each_once(
 def test_two_writer_processes_keeping_the_same_validators_at_once_both_succeed(database_url: str) -> None:
     schema.prepare(database_url)
     count, rounds = 2000, 5
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Manager().Barrier(2)
-    with context.Pool(2) as pool:
-        writers = [
-            pool.apply_async(save_validators_in_rounds, (database_url, count, reverse, barrier, rounds))
-            for reverse in (False, True)
-        ]
-        for writer in writers:
-            writer.get(timeout=180)  # re-raises a writer's error (a deadlock, on PostgreSQL)
+    # Re-raises a writer's error: a deadlock, on PostgreSQL.
+    two_writers_at_once(save_validators_in_rounds, database_url, count, rounds)
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
