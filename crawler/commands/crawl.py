@@ -74,6 +74,8 @@ def _wait_for(locks: dict[str, Lock], wait: float) -> list[str]:
     one stored, and fetches only what is left."""
     busy = [name for name, lock in locks.items() if not lock.acquire()]
     if busy and wait > 0:
+        # Start-up speed is moot once waiting, and an hour of polling must not pile up garbage.
+        startup.end()
         holders = ", ".join(f"{name} ({locks[name].holder()})" for name in busy)
         print(f"newsmill: waiting for another crawl of {holders} to end", file=sys.stderr)
         deadline = time.monotonic() + wait
