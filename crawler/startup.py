@@ -1,5 +1,6 @@
 """A crawl process's start-up, kept short: the garbage collector paused, Scrapy's HTTP download
-handler imported without walking the interpreter's stack.
+handler imported without walking the interpreter's stack. And the collector's pace for the
+crawl that follows.
 
 Start-up creates some hundred thousand objects that live as long as the process (modules,
 classes, functions) and next to no garbage. With Python 3.11's thresholds the cyclic collector
@@ -7,6 +8,13 @@ runs about 260 times while the imports alone make them, a tenth of the start-up 
 was requested 0.1 s sooner without it). It is paused until the crawl is set up; then they are
 frozen, out of the collector's generations, so that its full collections during the crawl
 no longer go through them either.
+
+During the crawl, every request and response makes and drops thousands of small containers
+(Requests, Deferreds, headers, futures) that their reference counts free within a few
+milliseconds. With Python's default threshold of 700 allocations the young generation was
+collected about 270 times per 1,000 pages, 0.2 s of the crawl process's CPU (5% of it), to
+find almost nothing. At 10,000 it is collected a handful of times per 1,000 pages; cyclic
+garbage still goes, a few more thousand objects later.
 
 Importing the handler defines a few deprecated aliases with Scrapy's create_deprecated_class,
 which calls inspect.stack() only to learn the caller's module. inspect.stack() reads the source of
@@ -52,12 +60,25 @@ def import_download_handler() -> None:
         import scrapy.core.downloader.handlers.http11  # noqa: F401
 
 
+# Allocations (net of deallocations) between two collections of the youngest generation;
+# Python's default is 700. The older generations keep Python's own ratios.
+CRAWL_GC_THRESHOLD = 10_000
+
+
 def begin() -> None:
     gc.disable()
 
 
 def end() -> None:
-    """Start-up is over: the collector back on, what start-up made frozen. Safe to repeat."""
+    """Start-up is over: the collector back on at the crawl's pace, what start-up made frozen.
+    Safe to repeat."""
     if not gc.isenabled():
-        gc.freeze()
+        settle()
         gc.enable()
+
+
+def settle() -> None:
+    """Freeze every object made so far and set the collector to the crawl's pace."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(CRAWL_GC_THRESHOLD, older, oldest)

@@ -10,6 +10,7 @@ import sys
 import warnings
 from multiprocessing import forkserver
 
+from crawler import startup
 from pipelines.worker import warm_up
 
 # Each worker runs the parent's main module again, as __mp_main__ (multiprocessing does, to
@@ -19,6 +20,11 @@ warnings.filterwarnings("ignore", message=r".* found in sys\.modules after impor
                         category=RuntimeWarning)
 
 warm_up()
+# The workers are forked from here and inherit both: the modules and tables loaded above
+# frozen, out of the collector's reach (full collections went through them, about 20 ms each),
+# and the crawl process's pace for the young generation: extraction makes and frees thousands
+# of containers per page, and at Python's default the collector ran about every third page.
+startup.settle()
 
 # The forkserver stops when the crawl process is gone, and its interpreter teardown (numpy,
 # lxml, trafilatura loaded) takes a tenth of a second, all the while holding the command's

@@ -4,12 +4,14 @@ not the crawl."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
+from crawler.startup import CRAWL_GC_THRESHOLD
 from pipelines.extracted import PageResult
 from pipelines.pool import ExtractionPool
 from tests.conftest import run_python
@@ -90,6 +92,19 @@ def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
     run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True"]
+
+
+def test_workers_start_with_what_the_forkserver_loaded_frozen_and_the_crawl_pace_of_collection() -> None:
+    pool = ExtractionPool(1).start()
+    try:
+        threshold = pool._executor.submit(gc.get_threshold).result()  # type: ignore[union-attr]
+        frozen = pool._executor.submit(gc.get_freeze_count).result()  # type: ignore[union-attr]
+    finally:
+        pool.shutdown()
+    assert threshold[0] == CRAWL_GC_THRESHOLD
+    # trafilatura, lxml, numpy, the language model: some forty thousand objects. Without the
+    # freeze, none.
+    assert frozen > 20_000
 
 
 def test_preload_outside_the_forkserver_leaves_the_exit_status_alone() -> None:
