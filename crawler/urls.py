@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from courlan import normalize_url
@@ -12,6 +13,11 @@ _SCHEMES = ("http", "https")
 _WWW = re.compile(r"^www\d?\.")
 
 
+# An article's URL is canonicalized when it is listed, then again, spelled the same, when its
+# response comes back, when its page names itself canonical and as the alias it was fetched
+# under: the repeats are looked up. Between its response and its store, an article waits
+# behind at most the pages in the scraper slot, a few dozen; so a small cache is enough.
+@lru_cache(maxsize=1024)
 def canonicalize(url: str) -> str | None:
     """The canonical form of an absolute http(s) URL, or None for one that is not usable.
 

@@ -21,11 +21,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Any
 
 from pipelines.database import ArticleRecord, Store
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ def decode(line: str) -> ArticleRecord:
 
 
 def _lock(path: Path) -> FileLock:
+    # Imported at the first spool file: most crawls never write or find one, and the import
+    # would sit before their first request.
+    from filelock import FileLock
+
     return FileLock(str(path) + ".lock")
 
 
@@ -156,6 +161,16 @@ class Spool:
             self._sealed.clear()
 
 
+def _try_acquire(lock: FileLock) -> bool:
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    return True
+
+
 def _release(lock: FileLock) -> None:
     lock.release()
     Path(lock.lock_file).unlink(missing_ok=True)
@@ -232,9 +247,7 @@ def replay(store: Store, directory: Path, database_url: str, batch: int = 200) -
     total = ReplayResult()
     for path in pending(directory):
         lock = _lock(path)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        if not _try_acquire(lock):
             continue
         try:
             if not path.exists():  # replayed by someone else between the glob and the lock
