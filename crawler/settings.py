@@ -57,6 +57,13 @@ CONCURRENT_ITEMS = 1
 # warn about `return value` in it, again for every response (its cache is keyed by bound
 # methods, new each time). The spider is ours and tested.
 WARN_ON_GENERATOR_RETURN_VALUE = False
+# Each spider middleware wraps every response's output in one more asynchronous generator.
+# Left out: two that do nothing for newsmill. MetaCopyDetection is another lint for spider
+# authors; Depth only counts link depth, and no DEPTH_LIMIT is set.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
 
 
 def settings_for(config: Config, source: SourceConfig) -> dict[str, Any]:

@@ -18,3 +18,18 @@ def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
     run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True", "False", "False"]
+
+
+def test_spider_middlewares_that_do_nothing_for_newsmill_are_left_out_and_the_rest_kept() -> None:
+    script = (
+        "from crawler.runner import base_settings\n"
+        "from scrapy.utils.conf import build_component_list\n"
+        "names = build_component_list(base_settings().getwithbase('SPIDER_MIDDLEWARES'))\n"
+        "print(*sorted(n.rsplit('.', 1)[1] for n in names))\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    # Out: a lint for spider authors (MetaCopyDetection) and link-depth counting (Depth).
+    assert run.stdout.split() == [
+        "HttpErrorMiddleware", "RefererMiddleware", "StartSpiderMiddleware", "UrlLengthMiddleware",
+    ]
