@@ -20,10 +20,10 @@ warnings.filterwarnings("ignore", message=r".* found in sys\.modules after impor
                         category=RuntimeWarning)
 
 warm_up()
-# The workers are forked from here and inherit both: the modules and tables loaded above
-# frozen, out of the collector's reach (full collections went through them, about 20 ms each),
-# and the crawl process's pace for the young generation: extraction makes and frees thousands
-# of containers per page, and at Python's default the collector ran about every third page.
+# The workers are forked from here and inherit two things: everything loaded above, frozen
+# out of the collector's reach (each full collection went through it, about 20 ms), and the
+# crawl's pace for the young generation (extraction makes and frees thousands of containers a
+# page; at Python's default the collector ran about every third page).
 startup.settle()
 
 # The forkserver stops when the crawl process is gone, and its interpreter teardown (numpy,
