@@ -175,16 +175,22 @@ def feed_source(site: NewsSite, **overrides: Any) -> dict[str, Any]:
     return {"feeds": [site.url_for("/feed.xml")], "articles": list(ARTICLE_PATTERNS), **overrides}
 
 
-def silent_source_config(directory: Path, silent: Silent, name: str, schedule: str) -> Path:
-    """A config whose one source is a server that accepts and never answers: its crawl stays
-    open until it is stopped (its timeout is far off)."""
+@contextmanager
+def daemon_in_a_hung_crawl(directory: Path, source: str, schedule: str) -> Iterator[tuple[Path, Daemon]]:
+    """The daemon with one source, a server that accepts and never answers, once that source's
+    crawl has recorded its run as running: it stays open until stopped (its timeout is far off).
+    Yields the config and the daemon."""
+    silent = Silent()
     crawl = {"timeout": 300, "retries": 0, "obey_robots": False}
-    sources = {name: {"start_urls": [silent.url], "schedule": schedule, "crawl": crawl}}
-    return write_config(directory, sources, extra={"daemon": {"grace_period": 1}})
-
-
-def wait_for_open_run(what: str, config: Path, source: str, daemon: Daemon) -> list[dict[str, Any]]:
-    """Wait until a run of `source` is recorded as running; those runs."""
-    return wait_until(
-        what, lambda: [r for r in runs(config, source) if r["status"] == "running"], daemon=daemon
-    )
+    sources = {source: {"start_urls": [silent.url], "schedule": schedule, "crawl": crawl}}
+    config = write_config(directory, sources, extra={"daemon": {"grace_period": 1}})
+    try:
+        with running_daemon(config) as daemon:
+            wait_until(
+                f"the {source} crawl to open its run",
+                lambda: [r for r in runs(config, source) if r["status"] == "running"],
+                daemon=daemon,
+            )
+            yield config, daemon
+    finally:
+        silent.close()

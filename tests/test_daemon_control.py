@@ -16,15 +16,13 @@ from crawler.locks import source_lock
 from tests.conftest import ROOT, cli_env, describe, run_newsmill, write_config
 from tests.daemontools import (
     EXIT_DEADLINE,
-    Silent,
+    daemon_in_a_hung_crawl,
     database_url,
     feed_source,
     finished,
     running_daemon,
     runs,
     runs_json,
-    silent_source_config,
-    wait_for_open_run,
     wait_until,
 )
 from tests.site.server import NewsSite, synthetic_article
@@ -33,15 +31,9 @@ from tests.site.server import NewsSite, synthetic_article
 
 
 def test_sigterm_records_running_crawls_interrupted_and_exits_0(tmp_path: Path) -> None:
-    silent = Silent()
-    config = silent_source_config(tmp_path, silent, "hung", "every 1h")
-    try:
-        with running_daemon(config) as daemon:
-            wait_for_open_run("the hung crawl to open its run", config, "hung", daemon)
-            assert daemon.stop(signal.SIGTERM) == 0, daemon.log_text()
-            assert daemon.exit_seconds is not None and daemon.exit_seconds < EXIT_DEADLINE
-    finally:
-        silent.close()
+    with daemon_in_a_hung_crawl(tmp_path, "hung", "every 1h") as (config, daemon):
+        assert daemon.stop(signal.SIGTERM) == 0, daemon.log_text()
+        assert daemon.exit_seconds is not None and daemon.exit_seconds < EXIT_DEADLINE
     records = runs_json(config)
     assert [r["status"] for r in records] == ["interrupted"]
     assert records[0]["finished_at"] is not None
@@ -83,18 +75,12 @@ def test_sighup_starts_a_new_source_and_a_broken_config_changes_nothing(tmp_path
 
 
 def test_cli_crawl_never_runs_a_source_the_daemon_is_crawling(tmp_path: Path) -> None:
-    silent = Silent()
-    config = silent_source_config(tmp_path, silent, "hung", "every 1h")
-    try:
-        with running_daemon(config) as daemon:
-            wait_for_open_run("the daemon's crawl to open its run", config, "hung", daemon)
-            result = run_newsmill("crawl", "hung", "-q", "--wait", "0", config=config)
-            assert result.returncode == 1, describe(result)
-            assert "hung is being crawled by pid" in result.stderr
-            assert [r["trigger"] for r in runs(config)] == ["schedule"], "no second crawl was recorded"
-            assert daemon.stop() == 0
-    finally:
-        silent.close()
+    with daemon_in_a_hung_crawl(tmp_path, "hung", "every 1h") as (config, daemon):
+        result = run_newsmill("crawl", "hung", "-q", "--wait", "0", config=config)
+        assert result.returncode == 1, describe(result)
+        assert "hung is being crawled by pid" in result.stderr
+        assert [r["trigger"] for r in runs(config)] == ["schedule"], "no second crawl was recorded"
+        assert daemon.stop() == 0
 
 
 def test_scheduled_run_is_skipped_while_another_process_crawls_the_source(tmp_path: Path) -> None:
@@ -143,25 +129,17 @@ def test_cli_crawl_waits_for_a_source_crawled_elsewhere_then_crawls_it(tmp_path:
 
 
 def test_a_crawl_process_that_dies_is_recorded_failed_and_the_daemon_goes_on(tmp_path: Path) -> None:
-    silent = Silent()
-    config = silent_source_config(tmp_path, silent, "doomed", "every 1s")
-    try:
-        with running_daemon(config) as daemon:
-            wait_for_open_run("the crawl to open its run", config, "doomed", daemon)
-            pid = int(daemon.events("run_started", "doomed")[0]["pid"])
-            os.kill(pid, signal.SIGKILL)  # as the OOM killer would
-            failed = wait_until(
-                "the killed run to be recorded", lambda: finished(config, "doomed", "failed"), daemon=daemon
-            )
-            assert "killed by SIGKILL" in failed[0]["error"]
-            wait_until(
-                "the next run to start",
-                lambda: len(daemon.events("run_started", "doomed")) >= 2,
-                daemon=daemon,
-            )
-            assert daemon.stop() == 0
-    finally:
-        silent.close()
+    with daemon_in_a_hung_crawl(tmp_path, "doomed", "every 1s") as (config, daemon):
+        pid = int(daemon.events("run_started", "doomed")[0]["pid"])
+        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+        failed = wait_until(
+            "the killed run to be recorded", lambda: finished(config, "doomed", "failed"), daemon=daemon
+        )
+        assert "killed by SIGKILL" in failed[0]["error"]
+        wait_until(
+            "the next run to start", lambda: len(daemon.events("run_started", "doomed")) >= 2, daemon=daemon
+        )
+        assert daemon.stop() == 0
 
 
 def test_a_config_that_does_not_validate_is_refused_at_start_with_exit_2(tmp_path: Path) -> None:
