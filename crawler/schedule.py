@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -27,6 +27,10 @@ def parse_duration(text: str | int | float) -> timedelta:
 
 def parse_schedule(text: str, jitter: timedelta | None = None) -> BaseTrigger:
     """A 5-field crontab line, or 'every 30s' / 'every 15m' / 'every 2h'."""
+    # Imported here: the config is validated by every command, most of them with no schedule.
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     seconds = int(jitter.total_seconds()) if jitter else None
     text = text.strip()
     if text.lower().startswith("every "):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import run_python
+from pathlib import Path
+
+from tests.conftest import closed_port, run_python, write_config
 
 
 def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
@@ -33,3 +35,39 @@ def test_spider_middlewares_that_do_nothing_for_newsmill_are_left_out_and_the_re
     assert run.stdout.split() == [
         "HttpErrorMiddleware", "RefererMiddleware", "StartSpiderMiddleware", "UrlLengthMiddleware",
     ]
+
+
+def test_a_crawl_neither_enables_nor_imports_the_cookies_middleware(tmp_path: Path) -> None:
+    # Cookies are off for every crawl; the middleware would do nothing, and importing it
+    # brings tldextract and requests. A real crawl reports its downloader middlewares.
+    config = write_config(tmp_path, {"ledger": {"feeds": [f"http://127.0.0.1:{closed_port()}/feed.xml"]}})
+    script = (
+        "import sys\n"
+        "from scrapy import signals\n"
+        "from crawler.config import load_config\n"
+        "from crawler.runner import run_crawls\n"
+        "from pipelines import schema\n"
+        "seen = []\n"
+        "class Probe:\n"
+        "    @classmethod\n"
+        "    def from_crawler(cls, crawler):\n"
+        "        probe = cls()\n"
+        "        probe.crawler = crawler\n"
+        "        crawler.signals.connect(probe.started, signal=signals.engine_started)\n"
+        "        return probe\n"
+        "    def started(self):\n"
+        "        chain = self.crawler.engine.downloader.middleware.middlewares\n"
+        "        seen.extend(type(m).__name__ for m in chain)\n"
+        f"config = load_config({str(config)!r})\n"
+        "schema.prepare(config.database)\n"
+        "run_crawls(config, list(config.sources.values()), EXTENSIONS={'__main__.Probe': 0},\n"
+        "           NEWSMILL_EXTRACT_WORKERS=0)\n"
+        "print(*seen)\n"
+        "print('scrapy.downloadermiddlewares.cookies' in sys.modules, 'tldextract' in sys.modules)\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    middlewares, imported = run.stdout.strip().splitlines()[-2:]
+    assert "RobotsTxtMiddleware" in middlewares.split() and "RetryMiddleware" in middlewares.split()
+    assert "CookiesMiddleware" not in middlewares.split()
+    assert imported.split() == ["False", "False"]

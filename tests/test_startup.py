@@ -85,3 +85,21 @@ def test_a_crawl_runs_with_the_collector_on_at_the_crawl_pace(tmp_path: Path) ->
     run = run_python(script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "[(True, True, 10000)]", run.stdout
+
+
+def test_a_config_without_schedules_does_not_import_the_scheduler(tmp_path: Path) -> None:
+    # `newsmill crawl` validates the config before anything else; APScheduler is for the daemon.
+    feed = "http://127.0.0.1:9/feed.xml"
+    plain = write_config(tmp_path, {"ledger": {"feeds": [feed]}}, name="plain.yaml")
+    every_15 = {"ledger": {"feeds": [feed], "schedule": "*/15 * * * *"}}
+    timed = write_config(tmp_path, every_15, name="timed.yaml")
+    script = (
+        "import sys\n"
+        "from crawler.config import load_config\n"
+        f"load_config({str(plain)!r})\n"
+        "print('apscheduler' in sys.modules)\n"
+        f"print(load_config({str(timed)!r}).sources['ledger'].schedule, 'apscheduler' in sys.modules)\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "*/15", "*", "*", "*", "*", "True"]
