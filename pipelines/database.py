@@ -7,6 +7,7 @@ store it once and neither fails.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,13 +18,16 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from pipelines import neardup, revisions
 from pipelines.fingerprint import Fingerprint
 from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite connection waits for another's lock
+# PostgreSQL's advisory lock that one batch of articles holds while it is checked and written;
+# named like crawler.locks names its own (64-bit keys from the name).
+STORE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"newsmill:store").digest()[:8], "big", signed=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -152,6 +156,7 @@ class Store:
             return []
         every = records
         with self.sessions.begin() as session:
+            self._one_batch_at_a_time(session)
             rechecks = [r for r in records if r.recheck]
             rechecked = dict(zip(map(id, rechecks), revisions.apply(session, rechecks), strict=True))
             self.revised += sum(1 for o in rechecked.values() if o == revisions.REVISED)
@@ -250,6 +255,21 @@ class Store:
                 result.append(is_new)
             outcome = dict(zip(map(id, records), result, strict=True))
             return [outcome.get(id(r), False) for r in every]
+
+    def _one_batch_at_a_time(self, session: Session) -> None:
+        """Wait until no other writer is storing a batch, and keep them waiting until commit.
+
+        A batch reads what is stored (URLs, texts, near-duplicate buckets), then writes what
+        is new. Unique constraints stop a second copy of the same text or URL, not a retelling:
+        two writers that both read before either wrote would each store their telling of one
+        story (a wire story crawled from two sites at once)."""
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(STORE_LOCK_KEY)))
+        elif dialect == "sqlite":
+            # pysqlite begins a transaction only at its first write, after the reads; SQLite's
+            # one write lock, taken first, makes the reads see every batch committed before.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
 
     def iter_articles(
         self, source: str | None = None, since: datetime | None = None, batch: int = 500

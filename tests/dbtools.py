@@ -225,3 +225,34 @@ def store_in_batches(database: str, count: int, reverse: bool, barrier: Any, bat
         return new
     finally:
         store.close()
+
+
+def retold(record: ArticleRecord) -> ArticleRecord:
+    """The story as a partner site carries it: its own URL and a closing line of its own, a
+    near-duplicate of `record` (a different text, most of its shingles the same)."""
+    body = record.text + "\nThis story was reported with the help of our partners on the wire desk."
+    return ArticleRecord(
+        source="partner",
+        url=record.url.replace("ledger.example", "partner.example"),
+        text=body,
+        content_hash=hashlib.sha256(body.encode()).hexdigest(),
+        fetched_at=record.fetched_at,
+        title=record.title,
+    )
+
+
+def store_stories_in_batches(database: str, count: int, retell: bool, barrier: Any, batch: int) -> int:
+    """A writer process: wait for the other, then store the same stories in batches, as told
+    first or (`retell`) as retold by a partner site; how many were new."""
+    store = Store(database)
+    try:
+        records = synthetic_records(count)
+        if retell:
+            records = [retold(r) for r in records]
+        barrier.wait(timeout=60)
+        new = 0
+        for start in range(0, len(records), batch):
+            new += sum(store.store_articles(records[start : start + batch]))
+        return new
+    finally:
+        store.close()

@@ -25,9 +25,11 @@ from tests.dbtools import (
     assert_each_stored_once,
     config_for,
     crawls,  # noqa: F401  (fixture)
+    retold,
     save_validators_in_rounds,
     source,
     store_in_batches,
+    store_stories_in_batches,
     synthetic_records,
     two_writers_at_once,
     wait_for,
@@ -175,6 +177,26 @@ def test_two_writer_processes_storing_the_same_articles_at_once_store_each_once(
     assert sorted(url for url, _ in articles) == sorted(r.url for r in records)
     assert len({h for _, h in articles}) == count
     assert sorted(url for url, _ in urls) == sorted(u for r in records for u in (r.url, *r.aliases))
+
+
+def test_a_story_and_its_retelling_stored_by_two_writers_at_once_are_one_article(database_url: str) -> None:
+    # A wire story on two sites, crawled at the same time: each writer's near-duplicate check
+    # must see what the other has stored, or both tellings become articles.
+    schema.prepare(database_url)
+    count = 300
+    new = two_writers_at_once(store_stories_in_batches, database_url, count, 10)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            articles = connection.execute(text("SELECT count(*) FROM articles")).scalar_one()
+            urls = dict(connection.execute(text("SELECT url, article_id FROM article_urls")).all())
+    finally:
+        engine.dispose()
+    assert articles == count, f"{articles - count} of {count} stories stored twice"
+    assert sum(new) == count
+    records = synthetic_records(count)
+    for record in records:
+        assert urls[retold(record).url] == urls[record.url]
 
 
 def test_two_writer_processes_keeping_the_same_validators_at_once_both_succeed(database_url: str) -> None:
