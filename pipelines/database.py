@@ -2,7 +2,8 @@
 
 Writes are batched, one transaction per batch, and rely on unique constraints with
 dialect-native `ON CONFLICT DO NOTHING`, so two crawls writing the same article at once
-store it once and neither fails.
+store it once and neither fails. Batches from different writers are checked and written one
+after the other (Store._one_batch_at_a_time), so a near-duplicate is caught across them too.
 """
 
 from __future__ import annotations
