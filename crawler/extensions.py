@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import task
 
 from pipelines import schema, stats
-from pipelines.database import Store
+from pipelines.database import ABANDONED, Store
 from pipelines.store import SPOOLED
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,9 @@ _STATUS = {
 class RunRecorder:
     """Writes one crawl-run record per crawl: started when the spider opens, closed with
     its counts and status when it closes. With NEWSMILL_RUN_ID the record was opened by
-    whoever launched the crawl (the daemon), and this crawl fills it in."""
+    whoever launched the crawl (the daemon), and this crawl fills it in. With
+    NEWSMILL_SOURCE_LOCKED (the launcher holds the source's lock), runs of the source that a
+    killed crawl left "running" are closed first."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -42,6 +44,7 @@ class RunRecorder:
         self.store = Store(crawler.settings["NEWSMILL_DATABASE"])
         self.run_id: int | None = crawler.settings.getint("NEWSMILL_RUN_ID") or None
         self.trigger = crawler.settings.get("NEWSMILL_TRIGGER", "cli")
+        self.locked = crawler.settings.getbool("NEWSMILL_SOURCE_LOCKED")
         self.status: str | None = None
 
     @classmethod
@@ -54,6 +57,9 @@ class RunRecorder:
         return recorder
 
     def spider_opened(self, spider: Spider) -> None:
+        if self.locked:
+            for run_id in self.store.close_abandoned_runs(spider.source.name):
+                log.warning("closed run %d of %s: %s", run_id, spider.source.name, ABANDONED)
         if self.run_id is None:
             self.run_id = self.store.start_run(spider.source.name, self.trigger)
 

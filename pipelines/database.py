@@ -28,6 +28,8 @@ from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite connection waits for another's lock
 # PostgreSQL's advisory lock that one batch of articles holds while it is checked and written;
 # named like crawler.locks names its own (64-bit keys from the name).
+# The error of a run closed by the next crawl of its source, not by its own.
+ABANDONED = "abandoned: its crawl process ended without closing it"
 STORE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"newsmill:store").digest()[:8], "big", signed=True)
 
 
@@ -306,6 +308,21 @@ class Store:
                 .where(CrawlRun.id == run_id, CrawlRun.status == "running")
                 .values(status=status, finished_at=utcnow(), error=error, **counts)
             )
+
+    def close_abandoned_runs(self, source: str) -> list[int]:
+        """Close the source's runs still marked running; their ids. Only for a caller that
+        holds the source's lock (crawler.locks): no crawl of it can be running elsewhere then,
+        so such a run is one whose process died (killed, or its database gone) before closing it."""
+        with self.sessions.begin() as session:
+            ids = list(
+                session.scalars(
+                    update(CrawlRun)
+                    .where(CrawlRun.source == source, CrawlRun.status == "running")
+                    .values(status="interrupted", finished_at=utcnow(), error=ABANDONED)
+                    .returning(CrawlRun.id)
+                )
+            )
+        return sorted(ids)
 
     def runs(self, source: str | None = None, limit: int = 20) -> list[CrawlRun]:
         query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)

@@ -9,7 +9,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from pipelines import spool
+from pipelines.database import ABANDONED
 from tests.conftest import run_newsmill
+from tests.daemontools import runs
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import (
     Crawl,
@@ -47,7 +49,7 @@ def test_two_crawls_at_once_store_each_article_once(
     assert article_requests(articles_site) >= 2 * len(articles_site.articles) - 10
 
 
-def test_kill_9_mid_crawl_then_rerun_stores_each_article_once(
+def test_kill_9_mid_crawl_then_rerun_stores_each_article_once_and_closes_the_killed_run(
     database_url: str, articles_site: NewsSite, tmp_path: Path,  # noqa: F811
     crawls: Callable[..., Crawl],  # noqa: F811
 ) -> None:
@@ -58,9 +60,16 @@ def test_kill_9_mid_crawl_then_rerun_stores_each_article_once(
     crawl.kill()
     halfway = count_articles(database_url)
     assert 0 < halfway < total, f"the kill was not mid-crawl: {halfway} of {total} stored"
+    assert [r["status"] for r in runs(config)] == ["running"], "the killed crawl could not close its run"
     rerun = run_newsmill("crawl", "--all", "-q", config=config)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert_each_stored_once(database_url, articles_site)
+    # The rerun held the source's lock, so no crawl of it was running: the killed one's run
+    # is closed, not left "running" for good.
+    killed, rerun_run = runs(config)
+    assert (killed["status"], killed["error"]) == ("interrupted", ABANDONED)
+    assert killed["finished_at"] is not None
+    assert rerun_run["status"] == "ok"
 
 
 def _proxied(postgres_url: str, proxy: TcpProxy) -> str:

@@ -59,6 +59,7 @@ def _crawl(
                 log_level="INFO" if args.verbose else "ERROR",
                 progress_interval=0 if args.quiet else args.progress,
                 pool=pool,
+                NEWSMILL_SOURCE_LOCKED=True,
             )
     finally:
         for lock in locks.values():

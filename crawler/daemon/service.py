@@ -38,7 +38,7 @@ from crawler.daemon.logs import fields
 from crawler.daemon.status import status_path, write_status
 from crawler.locks import daemon_lock, source_lock
 from crawler.schedule import parse_schedule
-from pipelines.database import Store
+from pipelines.database import ABANDONED, Store
 from pipelines.models import CrawlRun, utcnow
 
 log = logging.getLogger("newsmill.daemon")
@@ -290,15 +290,14 @@ class Daemon:
         _log_finished(run, child.seconds)
 
     def _close_abandoned_runs(self) -> None:
-        """Runs left "running" by a daemon that died: closed, unless still going somewhere."""
+        """Runs left "running" by crawls that died (with a daemon that died, say): closed,
+        unless still going somewhere."""
         for name in self.config.sources:
             with source_lock(self.config.database, name) as lock:
                 if not lock.acquire():
                     continue  # its crawl outlived that daemon and is still running: it will close it
-                for run in self.store.runs(source=name, limit=20):
-                    if run.status == "running" and run.trigger == "schedule":
-                        self.store.finish_run(run.id, "interrupted", {}, "abandoned: its daemon died")
-                        log.warning("closed run %d of %s, abandoned by a daemon that died", run.id, name)
+                for run_id in self.store.close_abandoned_runs(name):
+                    log.warning("closed run %d of %s: %s", run_id, name, ABANDONED)
 
     # -- signals and status -----------------------------------------------------------------
 

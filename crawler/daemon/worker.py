@@ -46,7 +46,7 @@ def run(config: Config, name: str, trigger: str, log_level: str) -> int:
     try:
         from crawler.runner import run_crawls
 
-        overrides: dict[str, Any] = {"LOG_FORMAT": LOG_FORMAT}
+        overrides: dict[str, Any] = {"LOG_FORMAT": LOG_FORMAT, "NEWSMILL_SOURCE_LOCKED": True}
         if source.max_runtime:
             # The crawl's own, gentle stop at max_runtime: it closes and records "timeout"
             # with its counts. The daemon kills it if it cannot even do that.
