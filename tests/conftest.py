@@ -103,6 +103,45 @@ def run_python(script: str) -> subprocess.CompletedProcess[str]:
                           timeout=CLI_TIMEOUT, check=False)
 
 
+def crawl_reporting_at_engine_start(config: Path, report: str, *, first: str = "",
+                                    last: str = "") -> tuple[str, list[str]]:
+    """A real crawl of the config's sources in a fresh process (run_python), extraction inline.
+
+    The script runs `first`, then the crawl, with an extension that evaluates the expression
+    `report` (`crawler` in scope) when the engine starts, then `last`. Returns the report's
+    repr() and the lines `last` printed."""
+    script = (
+        f"{first}\n"
+        "from scrapy import signals\n"
+        "from crawler.config import load_config\n"
+        "from crawler.runner import run_crawls\n"
+        "from pipelines import schema\n"
+        "class Probe:\n"
+        "    @classmethod\n"
+        "    def from_crawler(cls, crawler):\n"
+        "        probe = cls()\n"
+        "        probe.crawler = crawler\n"
+        "        crawler.signals.connect(probe.started, signal=signals.engine_started)\n"
+        "        return probe\n"
+        "    def started(self):\n"
+        "        crawler = self.crawler\n"
+        f"        print('at engine start:', repr({report}), flush=True)\n"
+        f"config = load_config({str(config)!r})\n"
+        "schema.prepare(config.database)\n"
+        "run_crawls(config, list(config.sources.values()), EXTENSIONS={'__main__.Probe': 0},\n"
+        "           NEWSMILL_EXTRACT_WORKERS=0)\n"
+        "print('after the crawl')\n"
+        f"{last}\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    tag = "at engine start: "
+    reports = [line.removeprefix(tag) for line in lines if line.startswith(tag)]
+    assert len(reports) == 1, run.stdout
+    return reports[0], lines[lines.index("after the crawl") + 1 :]
+
+
 def describe(result: subprocess.CompletedProcess[str]) -> str:
     """What a failed CLI call said, for assertion messages."""
     return (f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}"

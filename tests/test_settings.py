@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
-from tests.conftest import closed_port, run_python, write_config
+from tests.conftest import closed_port, crawl_reporting_at_engine_start, run_python, write_config
 
 
 def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
@@ -41,33 +42,13 @@ def test_a_crawl_neither_enables_nor_imports_the_cookies_middleware(tmp_path: Pa
     # Cookies are off for every crawl; the middleware would do nothing, and importing it
     # brings tldextract and requests. A real crawl reports its downloader middlewares.
     config = write_config(tmp_path, {"ledger": {"feeds": [f"http://127.0.0.1:{closed_port()}/feed.xml"]}})
-    script = (
-        "import sys\n"
-        "from scrapy import signals\n"
-        "from crawler.config import load_config\n"
-        "from crawler.runner import run_crawls\n"
-        "from pipelines import schema\n"
-        "seen = []\n"
-        "class Probe:\n"
-        "    @classmethod\n"
-        "    def from_crawler(cls, crawler):\n"
-        "        probe = cls()\n"
-        "        probe.crawler = crawler\n"
-        "        crawler.signals.connect(probe.started, signal=signals.engine_started)\n"
-        "        return probe\n"
-        "    def started(self):\n"
-        "        chain = self.crawler.engine.downloader.middleware.middlewares\n"
-        "        seen.extend(type(m).__name__ for m in chain)\n"
-        f"config = load_config({str(config)!r})\n"
-        "schema.prepare(config.database)\n"
-        "run_crawls(config, list(config.sources.values()), EXTENSIONS={'__main__.Probe': 0},\n"
-        "           NEWSMILL_EXTRACT_WORKERS=0)\n"
-        "print(*seen)\n"
-        "print('scrapy.downloadermiddlewares.cookies' in sys.modules, 'tldextract' in sys.modules)\n"
+    report, after = crawl_reporting_at_engine_start(
+        config,
+        "[type(m).__name__ for m in crawler.engine.downloader.middleware.middlewares]",
+        first="import sys",
+        last="print('scrapy.downloadermiddlewares.cookies' in sys.modules, 'tldextract' in sys.modules)",
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    middlewares, imported = run.stdout.strip().splitlines()[-2:]
-    assert "RobotsTxtMiddleware" in middlewares.split() and "RetryMiddleware" in middlewares.split()
-    assert "CookiesMiddleware" not in middlewares.split()
-    assert imported.split() == ["False", "False"]
+    middlewares = ast.literal_eval(report)
+    assert "RobotsTxtMiddleware" in middlewares and "RetryMiddleware" in middlewares
+    assert "CookiesMiddleware" not in middlewares
+    assert after == ["False False"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import closed_port, run_python, write_config
+from tests.conftest import closed_port, crawl_reporting_at_engine_start, run_python, write_config
 
 
 def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrapy_defines_it() -> None:
@@ -59,32 +59,12 @@ def test_a_crawl_runs_with_the_collector_on_at_the_crawl_pace(tmp_path: Path) ->
     # A real crawl set up after startup.begin(), as `newsmill crawl` does; an extension reports
     # the collector's state when the engine starts. Nothing listens on the feed's port.
     config = write_config(tmp_path, {"ledger": {"feeds": [f"http://127.0.0.1:{closed_port()}/feed.xml"]}})
-    script = (
-        "import gc\n"
-        "from scrapy import signals\n"
-        "from crawler import startup\n"
-        "startup.begin()\n"
-        "from crawler.config import load_config\n"
-        "from crawler.runner import run_crawls\n"
-        "from pipelines import schema\n"
-        "seen = []\n"
-        "class Probe:\n"
-        "    @classmethod\n"
-        "    def from_crawler(cls, crawler):\n"
-        "        probe = cls()\n"
-        "        crawler.signals.connect(probe.started, signal=signals.engine_started)\n"
-        "        return probe\n"
-        "    def started(self):\n"
-        "        seen.append((gc.isenabled(), gc.get_freeze_count() > 0, gc.get_threshold()[0]))\n"
-        f"config = load_config({str(config)!r})\n"
-        "schema.prepare(config.database)\n"
-        "run_crawls(config, list(config.sources.values()), EXTENSIONS={'__main__.Probe': 0},\n"
-        "           NEWSMILL_EXTRACT_WORKERS=0)\n"
-        "print(seen)\n"
+    report, _ = crawl_reporting_at_engine_start(
+        config,
+        "(gc.isenabled(), gc.get_freeze_count() > 0, gc.get_threshold()[0])",
+        first="import gc\nfrom crawler import startup\nstartup.begin()",
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().splitlines()[-1] == "[(True, True, 10000)]", run.stdout
+    assert report == "(True, True, 10000)"
 
 
 def test_a_config_without_schedules_does_not_import_the_scheduler(tmp_path: Path) -> None:
