@@ -7,7 +7,8 @@ over the same pages in one process per core, its processes started beforehand: t
 Prints pages per second for both, their ratio, CPU use and peak memory (RSS summed over the
 crawl's process tree); beside it, the ratio to trafilatura run as a script from scratch,
 whose time counts its start-up as newsmill's does; and how long the crawl took to request its
-first article, and its pace from then on.
+first article, and its pace from then on. Once, first: how long a Python process takes only to
+import the libraries the crawl process imports, the floor of that first request.
 
     .venv/bin/python bench/throughput.py --pages 500
     .venv/bin/python bench/throughput.py --pages 500 --pages 5000   # memory: 500 vs 5000
@@ -259,6 +260,30 @@ def cold_extraction(pages: list[bytes], workers: int, workdir: Path) -> float:
     return time.perf_counter() - started
 
 
+# What the crawl process imports before its first request, without newsmill: the floor of its
+# start-up. The collector is off, as newsmill keeps it during start-up; the HTTP handler is
+# imported as newsmill imports it (crawler.startup), without Scrapy's stack walk. The process
+# leaves at once, as `newsmill` does, so its wall time is launch plus imports.
+_LIBRARIES_SCRIPT = """
+import gc, os
+gc.disable()
+import scrapy.crawler, sqlalchemy.orm, sqlalchemy.dialects.sqlite, pydantic, yaml, courlan
+from crawler.startup import import_download_handler
+import_download_handler()
+os._exit(0)
+"""
+
+
+def library_import_time(runs: int = 5) -> float:
+    """Median wall seconds of a `python` that only imports the crawl process's libraries."""
+    seconds = []
+    for _ in range(runs):
+        launched = time.perf_counter()
+        subprocess.run([sys.executable, "-c", _LIBRARIES_SCRIPT], cwd=ROOT, check=True)
+        seconds.append(time.perf_counter() - launched)
+    return statistics.median(seconds)
+
+
 def measure(count: int, pages: list[bytes], cores: int, args: argparse.Namespace) -> tuple[float, float]:
     """One crawl of the pages, then trafilatura alone over them; prints both, returns the ratios
     (against trafilatura's warm processes, and against trafilatura as a script from scratch)."""
@@ -307,6 +332,9 @@ def main() -> None:
     templates = load_templates(args.dataset)
     cores = len(os.sched_getaffinity(0))
     print(f"machine: {cores} cores, {os.uname().machine}, Python {sys.version.split()[0]}")
+    print(f"the crawl process's libraries alone (Scrapy and its HTTP handler, SQLAlchemy's ORM, pydantic, "
+          f"PyYAML, courlan) load in {library_import_time():.2f} s from launch (median of 5): the floor "
+          "of the time to the first request", flush=True)
     for count in args.pages or [500]:
         pages = [vary(templates[i % len(templates)], i) for i in range(count)]
         ratios = [measure(count, pages, cores, args) for _ in range(max(args.repeat, 1))]
