@@ -1,5 +1,6 @@
 """Database faults lose nothing and store nothing twice: concurrent crawls, a connection cut
-in the middle of a crawl, an outage longer than the retry limit, and kill -9."""
+in the middle of a crawl, an outage longer than the retry limit, and kill -9 (whose run record
+the next crawl of the source closes)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from pipelines import spool
-from pipelines.database import ABANDONED
-from tests.conftest import run_newsmill
+from pipelines import schema, spool
+from pipelines.database import ABANDONED, Store
+from tests.conftest import closed_port, run_newsmill, run_python, write_config
 from tests.daemontools import runs
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import (
@@ -70,6 +71,31 @@ def test_kill_9_mid_crawl_then_rerun_stores_each_article_once_and_closes_the_kil
     assert (killed["status"], killed["error"]) == ("interrupted", ABANDONED)
     assert killed["finished_at"] is not None
     assert rerun_run["status"] == "ok"
+
+
+def test_a_scheduled_run_closes_a_run_a_killed_crawl_left_running(database_url: str, tmp_path: Path) -> None:
+    # The daemon's worker process holds the source's lock, as `newsmill crawl` does: a run of
+    # that source still marked running was left by a crawl that died. Nothing listens on the
+    # feed's port: the scheduled run itself fails, quickly.
+    feed = f"http://127.0.0.1:{closed_port()}/feed.xml"
+    config = write_config(tmp_path, {"ledger": {"feeds": [feed]}}, database=database_url)
+    schema.prepare(database_url)
+    store = Store(database_url)
+    try:
+        left = store.start_run("ledger", "cli")
+    finally:
+        store.close()
+    script = (
+        "from crawler.config import load_config\n"
+        "from crawler.daemon import worker\n"
+        f"print(worker.run(load_config({str(config)!r}), 'ledger', 'schedule', 'ERROR'))\n"
+    )
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "1"  # the scheduled run failed: nothing at the feed's port
+    records = {r["id"]: r for r in runs(config)}
+    assert (records[left]["status"], records[left]["error"]) == ("interrupted", ABANDONED)
+    assert [r["trigger"] for i, r in records.items() if i != left] == ["schedule"]
 
 
 def _proxied(postgres_url: str, proxy: TcpProxy) -> str:
