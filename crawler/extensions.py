@@ -58,7 +58,7 @@ class RunRecorder:
 
     def spider_opened(self, spider: Spider) -> None:
         if self.locked:
-            for run_id in self.store.close_abandoned_runs(spider.source.name):
+            for run_id in self.store.close_abandoned_runs(spider.source.name, keep=self.run_id):
                 log.warning("closed run %d of %s: %s", run_id, spider.source.name, ABANDONED)
         if self.run_id is None:
             self.run_id = self.store.start_run(spider.source.name, self.trigger)

@@ -26,10 +26,10 @@ from pipelines.fingerprint import Fingerprint
 from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite connection waits for another's lock
-# PostgreSQL's advisory lock that one batch of articles holds while it is checked and written;
-# named like crawler.locks names its own (64-bit keys from the name).
 # The error of a run closed by the next crawl of its source, not by its own.
 ABANDONED = "abandoned: its crawl process ended without closing it"
+# PostgreSQL's advisory lock that one batch of articles holds while it is checked and written;
+# named like crawler.locks names its own (64-bit keys from the name).
 STORE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"newsmill:store").digest()[:8], "big", signed=True)
 
 
@@ -309,19 +309,17 @@ class Store:
                 .values(status=status, finished_at=utcnow(), error=error, **counts)
             )
 
-    def close_abandoned_runs(self, source: str) -> list[int]:
-        """Close the source's runs still marked running; their ids. Only for a caller that
-        holds the source's lock (crawler.locks): no crawl of it can be running elsewhere then,
-        so such a run is one whose process died (killed, or its database gone) before closing it."""
+    def close_abandoned_runs(self, source: str, *, keep: int | None = None) -> list[int]:
+        """Close the source's runs still marked running, but `keep` (the caller's own); their
+        ids. Only for a caller that holds the source's lock (crawler.locks): no crawl of it can
+        be running elsewhere then, so such a run is one whose process died (killed, or its
+        database gone) before closing it."""
+        abandoned = update(CrawlRun).where(CrawlRun.source == source, CrawlRun.status == "running")
+        if keep is not None:
+            abandoned = abandoned.where(CrawlRun.id != keep)
+        closed = abandoned.values(status="interrupted", finished_at=utcnow(), error=ABANDONED)
         with self.sessions.begin() as session:
-            ids = list(
-                session.scalars(
-                    update(CrawlRun)
-                    .where(CrawlRun.source == source, CrawlRun.status == "running")
-                    .values(status="interrupted", finished_at=utcnow(), error=ABANDONED)
-                    .returning(CrawlRun.id)
-                )
-            )
+            ids = list(session.scalars(closed.returning(CrawlRun.id)))
         return sorted(ids)
 
     def runs(self, source: str | None = None, limit: int = 20) -> list[CrawlRun]:

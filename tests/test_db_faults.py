@@ -98,6 +98,20 @@ def test_a_scheduled_run_closes_a_run_a_killed_crawl_left_running(database_url: 
     assert [r["trigger"] for i, r in records.items() if i != left] == ["schedule"]
 
 
+def test_closing_abandoned_runs_spares_the_callers_own_run_and_other_sources(database_url: str) -> None:
+    schema.prepare(database_url)
+    store = Store(database_url)
+    try:
+        left = store.start_run("ledger", "cli")
+        own = store.start_run("ledger", "schedule")  # the caller's, opened before it closes others
+        other = store.start_run("gazette", "cli")
+        assert store.close_abandoned_runs("ledger", keep=own) == [left]
+        status = {r.id: r.status for r in store.runs(limit=10)}
+    finally:
+        store.close()
+    assert status == {left: "interrupted", own: "running", other: "running"}
+
+
 def _proxied(postgres_url: str, proxy: TcpProxy) -> str:
     return make_url(postgres_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
