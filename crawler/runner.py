@@ -35,6 +35,7 @@ class CrawlResult:
     pages: int = 0
     new: int = 0
     duplicates: int = 0
+    revised: int = 0  # among the duplicates: stored articles whose text changed
     skipped: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     error: str | None = None
@@ -48,6 +49,7 @@ class CrawlResult:
             seconds=float(values.get("elapsed_time_seconds", 0.0)),
             requests=int(values.get("downloader/request_count", 0)),
             error=values.get(stats.ERROR),
+            revised=int(values.get(stats.REVISED, 0)),
             **stats.counts(values),
         )
 

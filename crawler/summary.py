@@ -34,6 +34,9 @@ def print_summary(results: Sequence[CrawlResult], out: TextIO) -> None:
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), file=out)
     for r in results:
+        if r.revised:
+            print(f"{r.source}: revised {r.revised} (stored articles whose text changed; "
+                  "the earlier text is kept as a revision)", file=out)
         if r.skipped:
             print(f"{r.source}: skipped: {_reasons(r.skipped)}", file=out)
         if r.errors:

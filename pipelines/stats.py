@@ -11,6 +11,9 @@ NEW = "newsmill/new"
 DUPLICATES = "newsmill/duplicates"
 SKIPPED = "newsmill/skipped/"
 ERRORS = "newsmill/errors/"
+# Re-fetched stored articles whose text changed, kept as a new revision (counted among the
+# duplicates too: the article was stored already).
+REVISED = "newsmill/revised"
 STATUS = "newsmill/status"  # the crawl-run status, set when the crawl closes
 ERROR = "newsmill/error"  # why a failed crawl failed
 

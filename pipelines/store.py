@@ -214,7 +214,13 @@ class StorePipeline:
         new = sum(outcome)
         self.crawler.stats.inc_value(stats.NEW, new)
         self.crawler.stats.inc_value(stats.DUPLICATES, len(outcome) - new)
+        self._count_revised()
         return True
+
+    def _count_revised(self) -> None:
+        # The store counts what it stored as a revision, batches replayed from the spool included.
+        if self.store is not None and self.store.revised:
+            self.crawler.stats.set_value(stats.REVISED, self.store.revised)
 
     async def _drain_spool(self) -> bool:
         """Store what this crawl spooled during an outage that is now over."""
@@ -226,6 +232,7 @@ class StorePipeline:
             return False
         self.crawler.stats.inc_value(stats.NEW, new)
         self.crawler.stats.inc_value(stats.DUPLICATES, stored - new)
+        self._count_revised()
         log.warning("stored the %d article(s) spooled during the outage", stored)
         return True
 

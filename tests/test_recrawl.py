@@ -111,7 +111,7 @@ def test_max_age_skips_old_entries_without_requests(
     assert stored == {a.path for a in young}
 
 
-def test_corrected_article_yields_revision_2_with_correction_and_diff_in_history(
+def test_corrected_article_yields_revision_2_counted_in_the_summary_and_diffed_in_history(
     bare_site: NewsSite, make_config: Callable[..., Path]
 ) -> None:
     stories = [recent(n) for n in range(1, 5)]
@@ -123,7 +123,9 @@ def test_corrected_article_yields_revision_2_with_correction_and_diff_in_history
     correction = "Correction: an earlier version of this story misstated the number of vessels affected."
     bare_site.update_article(corrected.path, paragraphs=(*corrected.paragraphs, correction))
     bare_site.clear_log()
-    crawl(config)
+    second = run_newsmill("crawl", "-q", "--all", config=config)
+    assert second.returncode == 0, describe(second)
+    assert "ledger: revised 1 (" in second.stdout, second.stdout
 
     # The recheck asked "changed since?": the corrected story came in full, the rest answered 304.
     rechecks = {r.path: r for r in bare_site.requests if r.path in {a.path for a in stories}}
