@@ -103,6 +103,13 @@ def run_python(script: str) -> subprocess.CompletedProcess[str]:
                           timeout=CLI_TIMEOUT, check=False)
 
 
+def python_output(script: str) -> str:
+    """run_python(script), which must exit 0: what it printed."""
+    run = run_python(script)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
 def crawl_reporting_at_engine_start(config: Path, report: str, *, first: str = "",
                                     last: str = "") -> tuple[str, list[str]]:
     """A real crawl of the config's sources in a fresh process (run_python), extraction inline.
@@ -133,12 +140,11 @@ def crawl_reporting_at_engine_start(config: Path, report: str, *, first: str = "
         "print('after the crawl')\n"
         f"{last}\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
+    output = python_output(script)
+    lines = output.splitlines()
     tag = "at engine start: "
     reports = [line.removeprefix(tag) for line in lines if line.startswith(tag)]
-    assert len(reports) == 1, run.stdout
+    assert len(reports) == 1, output
     return reports[0], lines[lines.index("after the crawl") + 1 :]
 
 

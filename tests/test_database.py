@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from crawler.cli import COMMANDS
 from pipelines import schema
 from pipelines.database import make_engine
-from tests.conftest import closed_port, describe, run_newsmill, run_python, write_config
+from tests.conftest import closed_port, describe, python_output, run_newsmill, write_config
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import (
     Crawl,
@@ -284,6 +284,5 @@ def test_a_sqlite_store_does_not_load_the_postgresql_dialect(tmp_path: Path) -> 
         "print(store.insert().__module__, 'sqlalchemy.dialects.postgresql' in sys.modules)\n"
         "store.close()\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["sqlalchemy.dialects.sqlite.dml", "False"]
+    output = python_output(script)
+    assert output.split() == ["sqlalchemy.dialects.sqlite.dml", "False"]

@@ -14,7 +14,7 @@ import pytest
 from crawler.startup import CRAWL_GC_THRESHOLD
 from pipelines.extracted import PageResult
 from pipelines.pool import ExtractionPool
-from tests.conftest import run_python
+from tests.conftest import python_output, run_python
 
 PAGE = (
     b"<html lang='en'><head><title>Harbour plan approved</title></head><body><article>"
@@ -73,9 +73,8 @@ def test_the_crawl_process_does_not_load_the_extraction_libraries() -> None:
         "pool.shutdown()\n"
         "print(result.extracted.title, 'trafilatura' in sys.modules, 'lxml' in sys.modules)\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "Harbour plan approved False False"
+    output = python_output(script)
+    assert output.strip() == "Harbour plan approved False False"
 
 
 def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
@@ -89,9 +88,8 @@ def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
         "warm_up()\n"
         "print(before, external.JT_STOPLIST is not None)\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["False", "True"]
+    output = python_output(script)
+    assert output.split() == ["False", "True"]
 
 
 def test_workers_start_with_what_the_forkserver_loaded_frozen_and_the_crawl_pace_of_collection() -> None:

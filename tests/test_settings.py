@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import closed_port, crawl_reporting_at_engine_start, run_python, write_config
+from tests.conftest import closed_port, crawl_reporting_at_engine_start, python_output, write_config
 
 
 def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
@@ -18,9 +18,8 @@ def test_the_crawl_consoles_are_neither_enabled_nor_imported() -> None:
         "print(any('Telnet' in e or 'RemoteControl' in e for e in enabled), 'CoreStats' in str(enabled),\n"
         "      'aiohttp' in sys.modules, 'twisted.conch' in sys.modules)\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["False", "True", "False", "False"]
+    output = python_output(script)
+    assert output.split() == ["False", "True", "False", "False"]
 
 
 def test_spider_middlewares_that_do_nothing_for_newsmill_are_left_out_and_the_rest_kept() -> None:
@@ -30,10 +29,9 @@ def test_spider_middlewares_that_do_nothing_for_newsmill_are_left_out_and_the_re
         "names = build_component_list(base_settings().getwithbase('SPIDER_MIDDLEWARES'))\n"
         "print(*sorted(n.rsplit('.', 1)[1] for n in names))\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
+    output = python_output(script)
     # Out: a lint for spider authors (MetaCopyDetection) and link-depth counting (Depth).
-    assert run.stdout.split() == [
+    assert output.split() == [
         "HttpErrorMiddleware", "RefererMiddleware", "StartSpiderMiddleware", "UrlLengthMiddleware",
     ]
 

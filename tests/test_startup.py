@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import closed_port, crawl_reporting_at_engine_start, run_python, write_config
+from tests.conftest import closed_port, crawl_reporting_at_engine_start, python_output, write_config
 
 
 def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrapy_defines_it() -> None:
@@ -23,9 +23,8 @@ def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrap
         "print(contextfactory.AcceptableProtocolsContextFactory.__module__)\n"
         "print(tls.ScrapyClientTLSOptions.__module__)\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == [
+    output = python_output(script)
+    assert output.split() == [
         "0",
         "True",
         # What Scrapy's own stack walk names them: the module that defines the alias.
@@ -47,9 +46,8 @@ def test_the_collector_is_paused_for_start_up_only_and_start_up_objects_are_froz
         "print(paused, gc.isenabled(), frozen > 0, gc.get_freeze_count() == frozen)\n"
         "print(*gc.get_threshold())\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
+    output = python_output(script)
+    lines = output.splitlines()
     assert lines[0].split() == ["True", "True", "True", "True"]
     # The crawl's pace for the youngest generation; Python's own for the older ones.
     assert lines[1].split() == ["10000", "10", "10"]
@@ -80,6 +78,5 @@ def test_a_config_without_schedules_does_not_import_the_scheduler(tmp_path: Path
         "print('apscheduler' in sys.modules)\n"
         f"print(load_config({str(timed)!r}).sources['ledger'].schedule, 'apscheduler' in sys.modules)\n"
     )
-    run = run_python(script)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["False", "*/15", "*", "*", "*", "*", "True"]
+    output = python_output(script)
+    assert output.split() == ["False", "*/15", "*", "*", "*", "*", "True"]
