@@ -25,6 +25,18 @@ if TYPE_CHECKING:
     from pipelines.extracted import PageResult
 
 
+# How much lower the workers (and the forkserver they are forked from, which sets it in
+# pipelines.preload) run than the crawl process. While the crawl starts, the forkserver's
+# imports (most of half a second) compete for the CPU with the crawl process's own, which come
+# first on the way to any page: every page is downloaded there before a worker can extract it.
+# During the crawl the crawl process is what keeps the workers fed (downloads, hand-offs,
+# database writes) and needs a fraction of a core at short notice. Lowered, the first article
+# was requested 0.05 s sooner and more steadily (200 pages, 8 runs each way: median 0.685 s
+# against 0.737, none later than 0.71 against up to 0.93). A difference in priority only,
+# between newsmill's own processes: on a machine with cores to spare both get theirs.
+EXTRACTION_NICENESS = 5
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 

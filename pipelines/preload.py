@@ -10,8 +10,29 @@ import sys
 import warnings
 from multiprocessing import forkserver
 
-from crawler import startup
-from pipelines.worker import warm_up
+from pipelines.pool import EXTRACTION_NICENESS
+
+
+def _in_forkserver() -> bool:
+    """Whether this import runs inside multiprocessing's forkserver, preloading."""
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code is forkserver.main.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+IN_FORKSERVER = _in_forkserver()
+if IN_FORKSERVER:
+    # The workers' lower priority (see pipelines.pool), set before the imports below, which are
+    # most of the forkserver's start-up; every worker forked from here inherits it. Only here:
+    # a process without privileges cannot raise its priority again, and pipelines.preload
+    # imported elsewhere (tests, tools) must not lower it.
+    os.nice(EXTRACTION_NICENESS)
+
+from crawler import startup  # noqa: E402 (after the priority is lowered)
+from pipelines.worker import warm_up  # noqa: E402
 
 # Each worker runs the parent's main module again, as __mp_main__ (multiprocessing does, to
 # find functions pickled by reference); pipelines.pool has the forkserver import it first,
@@ -30,15 +51,5 @@ startup.settle()
 # lxml, trafilatura loaded) takes a tenth of a second, all the while holding the command's
 # stdout and stderr open: whoever reads them waits that long for their end. It has nothing to
 # flush or clean up then, so it leaves at once. (Its workers leave by os._exit anyway.)
-def _in_forkserver() -> bool:
-    """Whether this import runs inside multiprocessing's forkserver, preloading."""
-    frame = sys._getframe()
-    while frame is not None:
-        if frame.f_code is forkserver.main.__code__:
-            return True
-        frame = frame.f_back
-    return False
-
-
-if _in_forkserver():
+if IN_FORKSERVER:
     atexit.register(os._exit, 0)

@@ -13,7 +13,7 @@ import pytest
 
 from crawler.startup import CRAWL_GC_THRESHOLD
 from pipelines.extracted import PageResult
-from pipelines.pool import ExtractionPool
+from pipelines.pool import EXTRACTION_NICENESS, ExtractionPool
 from tests.conftest import python_output, run_python
 
 PAGE = (
@@ -103,6 +103,24 @@ def test_workers_start_with_what_the_forkserver_loaded_frozen_and_the_crawl_pace
     # trafilatura, lxml, numpy, the language model: some forty thousand objects. Without the
     # freeze, none.
     assert frozen > 20_000
+
+
+def test_workers_run_at_a_lower_priority_than_the_crawl_process() -> None:
+    # The crawl process downloads every page before a worker can extract it: when the CPU is
+    # short, at start-up and during the crawl, it goes first.
+    pool = ExtractionPool(1).start()
+    try:
+        worker = pool._executor.submit(os.nice, 0).result()  # type: ignore[union-attr]
+    finally:
+        pool.shutdown()
+    assert worker == min(os.nice(0) + EXTRACTION_NICENESS, 19)
+    assert worker > os.nice(0) or os.nice(0) == 19
+
+
+def test_preload_outside_the_forkserver_keeps_the_priority() -> None:
+    script = "import os\nbefore = os.nice(0)\nimport pipelines.preload\nprint(before, os.nice(0))\n"
+    before, after = python_output(script).split()
+    assert before == after
 
 
 def test_preload_outside_the_forkserver_leaves_the_exit_status_alone() -> None:
