@@ -49,7 +49,6 @@ class CrawlResult:
             seconds=float(values.get("elapsed_time_seconds", 0.0)),
             requests=int(values.get("downloader/request_count", 0)),
             error=values.get(stats.ERROR),
-            revised=int(values.get(stats.REVISED, 0)),
             **stats.counts(values),
         )
 

@@ -175,6 +175,9 @@ class CrawlRun(Base):
     skipped: Mapped[dict[str, int]] = mapped_column(default=dict)
     errors: Mapped[dict[str, int]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # Among the duplicates: stored articles whose text had changed, kept as a new revision.
+    # Last, where migration 0004 added it.
+    revised: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +190,7 @@ class CrawlRun(Base):
             "pages": self.pages,
             "new": self.new,
             "duplicates": self.duplicates,
+            "revised": self.revised,
             "skipped": dict(self.skipped or {}),
             "errors": dict(self.errors or {}),
             "error": self.error,

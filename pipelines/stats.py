@@ -34,6 +34,7 @@ def counts(values: dict[str, Any]) -> dict[str, Any]:
         "pages": int(values.get(PAGES, 0)),
         "new": int(values.get(NEW, 0)),
         "duplicates": int(values.get(DUPLICATES, 0)),
+        "revised": int(values.get(REVISED, 0)),
         "skipped": {k.removeprefix(SKIPPED): v for k, v in values.items() if k.startswith(SKIPPED)},
         "errors": {k.removeprefix(ERRORS): v for k, v in values.items() if k.startswith(ERRORS)},
     }

@@ -3,6 +3,7 @@ kept as revisions. Real crawls of the fixture site, changed between runs, throug
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -111,7 +112,7 @@ def test_max_age_skips_old_entries_without_requests(
     assert stored == {a.path for a in young}
 
 
-def test_corrected_article_yields_revision_2_counted_in_the_summary_and_diffed_in_history(
+def test_corrected_article_yields_revision_2_counted_in_the_summary_and_run_record_and_diffed_in_history(
     bare_site: NewsSite, make_config: Callable[..., Path]
 ) -> None:
     stories = [recent(n) for n in range(1, 5)]
@@ -126,6 +127,9 @@ def test_corrected_article_yields_revision_2_counted_in_the_summary_and_diffed_i
     second = run_newsmill("crawl", "-q", "--all", config=config)
     assert second.returncode == 0, describe(second)
     assert "ledger: revised 1 (" in second.stdout, second.stdout
+    runs = run_newsmill("runs", "--json", config=config)
+    assert runs.returncode == 0, describe(runs)
+    assert [r["revised"] for r in json.loads(runs.stdout)] == [1, 0]  # newest first
 
     # The recheck asked "changed since?": the corrected story came in full, the rest answered 304.
     rechecks = {r.path: r for r in bare_site.requests if r.path in {a.path for a in stories}}

@@ -182,6 +182,13 @@ def test_outdated_database_is_refused_and_upgrade_keeps_rows(database_url: str, 
                     "'[]', '[]', 'kept', 'h1', '2024-03-01 12:00:00', '2024-03-01 12:00:00')"
                 )
             )
+            connection.execute(
+                text(
+                    "INSERT INTO crawl_runs (source, trigger, started_at, finished_at, status, pages, "
+                    "new, duplicates, skipped, errors) VALUES ('ledger', 'cli', '2024-03-01 12:00:00', "
+                    "'2024-03-01 12:01:00', 'ok', 3, 1, 2, '{}', '{}')"
+                )
+            )
     finally:
         engine.dispose()
     with pytest.raises(schema.SchemaOutdated, match=rf"revision {start}.*run `newsmill db upgrade`"):
@@ -190,5 +197,6 @@ def test_outdated_database_is_refused_and_upgrade_keeps_rows(database_url: str, 
     store = Store(database_url)
     try:
         assert [a.text for a in store.iter_articles()] == ["kept"]
+        assert [(r.new, r.duplicates, r.revised) for r in store.runs()] == [(1, 2, 0)]
     finally:
         store.close()

@@ -377,6 +377,7 @@ def _log_finished(run: CrawlRun, seconds: float) -> None:
             pages=run.pages,
             new=run.new,
             duplicates=run.duplicates,
+            revised=run.revised,
             skipped=dict(run.skipped or {}),
             errors=dict(run.errors or {}),
             error=run.error,
