@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 # During the crawl the crawl process is what keeps the workers fed (downloads, hand-offs,
 # database writes) and needs a fraction of a core at short notice. Lowered, the first article
 # was requested 0.05 s sooner and more steadily (200 pages, 8 runs each way: median 0.685 s
-# against 0.737, none later than 0.71 against up to 0.93). A difference in priority only,
-# between newsmill's own processes: on a machine with cores to spare both get theirs.
+# against 0.737, none later than 0.71 against up to 0.93). Priority only: where cores are to
+# spare, the workers get theirs. On a machine busy with other programs, extraction is what
+# yields first; the pages waiting for it hold back downloads (the scraper's byte bound),
+# nothing is lost.
 EXTRACTION_NICENESS = 5
 
 
