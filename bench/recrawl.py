@@ -83,8 +83,18 @@ def main() -> None:
             f"--added {args.added}` (each run a `newsmill crawl` process, SQLite, the fixture site "
             "on 127.0.0.1; requests counted by the site, robots.txt included).\n\n"
             + "\n".join(table) + "\n")
-    args.out.write_text(text, encoding="utf-8")
     print(text)
+    args.out.write_text(text + _commentary(args.out), encoding="utf-8")
+
+
+def _commentary(path: Path) -> str:
+    """What follows the table in the file being replaced: written by a person (which commit,
+    earlier figures, what the runs show), and not this script's to drop."""
+    if not path.exists():
+        return ""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    rows = [i for i, line in enumerate(lines) if line.startswith("|")]
+    return "".join(lines[rows[-1] + 1:]) if rows else ""
 
 
 if __name__ == "__main__":
