@@ -40,9 +40,13 @@ DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "fundus-eval"
 
 
 def load_templates(dataset: Path) -> list[bytes]:
-    pages = sorted((dataset / "pages").glob("*/source.html"))
+    """The pages to serve: fundus-eval's (pages/NAME/source.html), or those of any folder of
+    saved pages (every .html or .htm file in it, at any depth)."""
+    pages = sorted((dataset / "pages").glob("*/source.html")) or sorted(
+        p for p in dataset.rglob("*") if p.suffix.lower() in {".html", ".htm"} and p.is_file()
+    )
     if not pages:
-        sys.exit(f"no pages under {dataset}/pages: pass --dataset")
+        sys.exit(f"no HTML pages under {dataset}: pass --dataset DIR, a folder of saved pages")
     return [p.read_bytes() for p in pages]
 
 
@@ -322,7 +326,9 @@ def measure(count: int, pages: list[bytes], cores: int, args: argparse.Namespace
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, action="append", help="pages to crawl (repeatable)")
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, metavar="DIR",
+                        help="the pages to vary and serve: a folder of saved pages (.html, .htm, at "
+                             "any depth) or fundus-eval's layout (default: the dev set, %(default)s)")
     parser.add_argument("--per-domain", type=int, help="requests at a time to the site (default: newsmill's)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each size this many times and print the median ratios: on a "
