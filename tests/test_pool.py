@@ -113,8 +113,7 @@ def test_workers_run_at_a_lower_priority_than_the_crawl_process() -> None:
         worker = pool._executor.submit(os.nice, 0).result()  # type: ignore[union-attr]
     finally:
         pool.shutdown()
-    assert worker == min(os.nice(0) + EXTRACTION_NICENESS, 19)
-    assert worker > os.nice(0) or os.nice(0) == 19
+    assert worker == min(os.nice(0) + EXTRACTION_NICENESS, 19)  # 19: the lowest there is
 
 
 def test_preload_outside_the_forkserver_keeps_the_priority() -> None:
