@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 
 import trafilatura
+from lxml import etree
 from lxml.html import HtmlElement
 
 WHITESPACE = re.compile(r"\s+")
@@ -53,11 +54,13 @@ RELATED_HEADING = re.compile(
     r"|popular\s*$|trending\b|see also\b|also read\b|latest (?:news|stories)\s*$)",
     re.I,
 )
+# The text nodes of paragraphs, less those inside links (a link's tail is its parent's text).
+_PROSE_TEXT = etree.XPath("//p//text()[not(ancestor::a)]")
 LINK_SHARE = 0.7  # a paragraph whose text is mostly link text is a teaser, not prose
 GUARD_SHARE = 0.3  # never remove a box holding more than this share of the paragraph text
 # When the fast extraction is shorter than either of these, trafilatura's full cascade runs too.
 FULL_CASCADE_MIN_CHARS = 500  # twice trafilatura's MIN_EXTRACTED_SIZE
-FULL_CASCADE_SHARE = 0.5  # of the text in the page's <p> elements
+FULL_CASCADE_SHARE = 0.5  # of the text in the page's <p> elements, outside links
 
 # Text lines that are never body, whatever element they came from.
 PROMO_LINE = re.compile(
@@ -216,9 +219,22 @@ def extract_text(tree: HtmlElement, url: str | None) -> str:
     cascade runs only when the fast text is short beside the page's own paragraph text.
     """
     text = _bare_extraction(tree, url, fast=True)
-    if len(text) < FULL_CASCADE_MIN_CHARS or len(text) < FULL_CASCADE_SHARE * _paragraph_chars(tree):
+    if wants_full_cascade(text, tree):
         text = _bare_extraction(tree, url, fast=False)
     return text
+
+
+def wants_full_cascade(fast_text: str, tree: HtmlElement) -> bool:
+    """Whether the fast text is short enough beside the page's prose for trafilatura's
+    comparison to change it: readability and jusText replace it only with twice its length.
+
+    Linked text is left out of the page's prose: both discount it, and menus and teaser cards
+    built of paragraphs inside links (a thousand of them on some pages) would otherwise send
+    a page with a correct fast text through the full cascade, several times its cost.
+    """
+    return len(fast_text) < FULL_CASCADE_MIN_CHARS or len(fast_text) < FULL_CASCADE_SHARE * sum(
+        len(text) for text in _PROSE_TEXT(tree)
+    )
 
 
 def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool) -> str:
@@ -233,10 +249,6 @@ def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool) -> str:
         with_metadata=False,
     )
     return (document.text or "") if document is not None else ""
-
-
-def _paragraph_chars(tree: HtmlElement) -> int:
-    return sum(len(text) for text in tree.xpath("//p//text()"))
 
 
 def clean_lines(

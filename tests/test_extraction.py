@@ -17,7 +17,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from bench.scoring import score_page, summarize
-from pipelines.body import clean_lines
+from pipelines.body import clean_lines, wants_full_cascade
 from pipelines.extraction import Extracted, extract_article, parse_html
 from pipelines.metadata import parse_datetime, split_authors
 
@@ -149,6 +149,35 @@ def test_a_linked_attribution_ending_in_a_colon_is_kept() -> None:
     html = page().replace(f"<p>{BODY[3]}</p>",
                           f'<p>From the <a href="/s">Millbrook Standard</a>:</p><p>{BODY[3]}</p>')
     assert intro in extract_article(html, URL).text
+
+
+# A menu of 200 entries, each a paragraph: ~7,000 characters, eight times the article's.
+MENU_ITEMS = [f"Best Savings Accounts for Plan {i}" for i in range(200)]
+
+
+def test_full_cascade_runs_when_the_fast_text_misses_most_of_the_prose() -> None:
+    menu = "".join(f"<li><p>{item}</p></li>" for item in MENU_ITEMS)
+    tree = parse_html(page(after=f"<ul>{menu}</ul>"))
+    assert wants_full_cascade("\n".join(BODY), tree)
+
+
+def test_paragraphs_inside_links_do_not_call_for_the_full_cascade() -> None:
+    # The same menu, each entry a link: readability and jusText discount linked text, so it
+    # cannot give them twice the article.
+    menu = "".join(f'<li><a href="/m{i}"><p>{item}</p></a></li>' for i, item in enumerate(MENU_ITEMS))
+    tree = parse_html(page(after=f"<ul>{menu}</ul>"))
+    assert not wants_full_cascade("\n".join(BODY), tree)
+
+
+def test_a_link_within_a_paragraph_leaves_the_rest_of_it_prose() -> None:
+    linked = "".join(f'<p>{p} See <a href="/more">the council minutes</a> for more.</p>' for p in BODY)
+    tree = parse_html(page(after=f"<section>{linked * 2}</section>"))
+    assert wants_full_cascade("\n".join(BODY), tree)
+
+
+def test_a_fast_text_under_the_minimum_calls_for_the_full_cascade_even_if_it_is_all_the_prose() -> None:
+    tree = parse_html(f"<html><body><article><p>{BODY[0]}</p></article></body></html>")
+    assert wants_full_cascade(BODY[0], tree)
 
 
 def test_embedded_tweet_is_dropped() -> None:
