@@ -140,15 +140,36 @@ class _Pruner:
         # A paragraph around the element loses the element's text; measure it again if asked.
         for paragraph in element.iterancestors("p"):
             self._lengths.pop(paragraph, None)
-        # The tail is text of the parent that follows the element, not part of it.
-        if element.tail and element.tail.strip():
-            previous = element.getprevious()
-            if previous is not None:
-                previous.tail = (previous.tail or "") + element.tail
-            else:
-                parent.text = (parent.text or "") + element.tail
-        parent.remove(element)
+        _remove(element, parent)
         return True
+
+
+def _remove(element: HtmlElement, parent: HtmlElement) -> None:
+    # The tail is text of the parent that follows the element, not part of it; even a blank
+    # one keeps the words on either side apart.
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+def drop_scripts(tree: HtmlElement) -> None:
+    """Remove, in place, the scripts and style sheets, keeping JSON-LD.
+
+    Every step of trafilatura deletes them before it reads a tree (its cleaning, readability's,
+    jusText's and the baseline's), but only after copying it, several times a page: removed
+    here, each copy and each pass over it is smaller (3% of a worker's time on the dev set).
+    JSON-LD stays because trafilatura's baseline and forum detection read it.
+    """
+    for element in list(tree.iter("script", "style")):
+        parent = element.getparent()
+        if parent is not None and not (
+            element.tag == "script" and "ld+json" in (element.get("type") or "").lower()
+        ):
+            _remove(element, parent)
 
 
 def prune_boilerplate(tree: HtmlElement) -> None:

@@ -22,6 +22,7 @@ from trafilatura.utils import (
 from pipelines.body import (
     body_from_jsonld,
     clean_lines,
+    drop_scripts,
     extract_text,
     normalise,
     prune_boilerplate,
@@ -80,6 +81,7 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     meta = read_metadata(tree, url)
     fill_from_trafilatura(meta, tree, url)
     # From here on the tree is body material only: metadata has been read from it.
+    drop_scripts(tree)
     prune_boilerplate(tree)
     try:
         raw = extract_text(tree, url)

@@ -17,7 +17,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from bench.scoring import score_page, summarize
-from pipelines.body import clean_lines, wants_full_cascade
+from pipelines.body import clean_lines, drop_scripts, wants_full_cascade
 from pipelines.extraction import Extracted, extract_article, parse_html
 from pipelines.metadata import parse_datetime, split_authors
 
@@ -178,6 +178,20 @@ def test_a_link_within_a_paragraph_leaves_the_rest_of_it_prose() -> None:
 def test_a_fast_text_under_the_minimum_calls_for_the_full_cascade_even_if_it_is_all_the_prose() -> None:
     tree = parse_html(f"<html><body><article><p>{BODY[0]}</p></article></body></html>")
     assert wants_full_cascade(BODY[0], tree)
+
+
+def test_scripts_and_styles_go_before_extraction_but_json_ld_stays() -> None:
+    tree = parse_html(
+        '<html><head><script type="application/ld+json">{"@type": "NewsArticle"}</script>'
+        "<style>p {color: red}</style></head><body><p>Council<script>track('vote')</script> "
+        '<a href="/v">votes</a><script src="/a.js"></script> to rebuild</p>'
+        '<script type="text/javascript">window.ads = 1;</script></body></html>'
+    )
+    drop_scripts(tree)
+    assert [e.get("type") for e in tree.iter("script")] == ["application/ld+json"]
+    assert next(tree.iter("style"), None) is None
+    # Their tails stay, blank ones too: the words on either side are not run together.
+    assert tree.find(".//p").text_content() == "Council votes to rebuild"
 
 
 def test_embedded_tweet_is_dropped() -> None:
