@@ -271,7 +271,7 @@ def cold_extraction(pages: list[bytes], workers: int, workdir: Path) -> float:
 _LIBRARIES_SCRIPT = """
 import gc, os
 gc.disable()
-import scrapy.crawler, sqlalchemy.orm, sqlalchemy.dialects.sqlite, pydantic, yaml, courlan
+import scrapy.crawler, sqlalchemy.orm, sqlalchemy.dialects.sqlite, msgspec, yaml, courlan
 from crawler.startup import import_download_handler
 import_download_handler()
 os._exit(0)
@@ -338,7 +338,7 @@ def main() -> None:
     templates = load_templates(args.dataset)
     cores = len(os.sched_getaffinity(0))
     print(f"machine: {cores} cores, {os.uname().machine}, Python {sys.version.split()[0]}")
-    print(f"the crawl process's libraries alone (Scrapy and its HTTP handler, SQLAlchemy's ORM, pydantic, "
+    print(f"the crawl process's libraries alone (Scrapy and its HTTP handler, SQLAlchemy's ORM, msgspec, "
           f"PyYAML, courlan) load in {library_import_time():.2f} s from launch (median of 5): the floor "
           "of the time to the first request", flush=True)
     for count in args.pages or [500]:

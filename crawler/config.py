@@ -10,18 +10,11 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from msgspec import Meta, Struct, field
 
 from crawler.errors import ConfigError
 from crawler.schedule import parse_duration, parse_schedule
@@ -30,16 +23,30 @@ DEFAULT_DATABASE = "sqlite:///data/newsmill.db"
 DATABASE_ENV = "NEWSMILL_DATABASE_URL"
 CONFIG_ENV = "NEWSMILL_CONFIG"
 
-
-def _duration(value: Any) -> timedelta | None:
-    return None if value is None else parse_duration(value)
+_T = TypeVar("_T")
 
 
-Duration = Annotated[timedelta | None, BeforeValidator(_duration)]
+class Duration(timedelta):
+    """A timedelta written as '30s', '15m', '2h', '3d' or a number of seconds."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Seconds(float):
+    """Seconds written as a duration, as above."""
+
+
+def _decode(kind: type, value: Any) -> Any:
+    # msgspec calls this for the types it does not know; a ValueError names the key.
+    if kind is Duration:
+        return Duration(seconds=parse_duration(value).total_seconds())
+    if kind is Seconds:
+        return Seconds(parse_duration(value).total_seconds())
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+class _Strict(Struct, forbid_unknown_fields=True, frozen=True):
+    pass
 
 
 class CrawlSettings(_Strict):
@@ -47,17 +54,18 @@ class CrawlSettings(_Strict):
 
     user_agent: str = "newsmill/0.1 (+https://github.com/newsmill/newsmill)"
     obey_robots: bool = True
-    concurrency: int = Field(16, ge=1)
-    per_domain: int = Field(4, ge=1)
-    delay: float = Field(0, ge=0)
-    timeout: float = Field(30, gt=0)
-    retries: int = Field(2, ge=0)
-    max_page_size: int = Field(10 * 1024 * 1024, ge=1024)  # bytes; larger pages are skipped
-    max_pages: int = Field(0, ge=0)  # stop after this many responses; 0 means no limit
+    concurrency: Annotated[int, Meta(ge=1)] = 16
+    per_domain: Annotated[int, Meta(ge=1)] = 4
+    delay: Annotated[float, Meta(ge=0)] = 0
+    timeout: Annotated[float, Meta(gt=0)] = 30
+    retries: Annotated[int, Meta(ge=0)] = 2
+    max_page_size: Annotated[int, Meta(ge=1024)] = 10 * 1024 * 1024  # bytes; larger are skipped
+    max_pages: Annotated[int, Meta(ge=0)] = 0  # stop after this many responses; 0: no limit
 
 
 class SourceConfig(_Strict):
     name: str
+    crawl: CrawlSettings
     feeds: list[str] = []
     sitemaps: list[str] = []
     start_urls: list[str] = []
@@ -65,73 +73,62 @@ class SourceConfig(_Strict):
     articles: list[str] = []
     domains: list[str] = []  # extra domains counted as the source's own, beside the seeds'
     schedule: str | None = None
-    jitter: Duration = None
-    max_runtime: Duration = None
-    max_age: Duration = None
-    recheck: Duration = None
-    crawl: CrawlSettings
-
-    @field_validator("feeds", "sitemaps", "start_urls")
-    @classmethod
-    def _absolute_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not re.match(r"^https?://[^/\s]+", url):
-                raise ValueError(f"{url!r} is not an absolute http(s) URL")
-        return urls
-
-    @field_validator("follow", "articles")
-    @classmethod
-    def _regexes(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
-        return patterns
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, schedule: str | None) -> str | None:
-        if schedule is not None:
-            parse_schedule(schedule)
-        return schedule
-
-    @model_validator(mode="after")
-    def _has_seeds(self) -> SourceConfig:
-        if not (self.feeds or self.sitemaps or self.start_urls):
-            raise ValueError("needs at least one of feeds, sitemaps, start_urls")
-        return self
+    jitter: Duration | None = None
+    max_runtime: Duration | None = None
+    max_age: Duration | None = None
+    recheck: Duration | None = None
 
     def seeds(self) -> list[str]:
         return [*self.feeds, *self.sitemaps, *self.start_urls]
 
 
+def _meaning_errors(source: SourceConfig) -> list[str]:
+    """What the types cannot say: URLs that are absolute, regexes that compile, a schedule
+    that parses, a seed to start from. As `key: message` lines."""
+    errors = [
+        f"key {key!r}: {url!r} is not an absolute http(s) URL"
+        for key in ("feeds", "sitemaps", "start_urls")
+        for url in getattr(source, key)
+        if not re.match(r"^https?://[^/\s]+", url)
+    ]
+    for key in ("follow", "articles"):
+        for pattern in getattr(source, key):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                errors.append(f"key {key!r}: {pattern!r} is not a valid regex: {exc}")
+    if source.schedule is not None:
+        try:
+            parse_schedule(source.schedule)
+        except ValueError as exc:
+            errors.append(f"key 'schedule': {exc}")
+    if not source.seeds():
+        errors.append("needs at least one of feeds, sitemaps, start_urls")
+    return errors
+
+
 class DaemonSettings(_Strict):
     # Seconds a crawl gets to stop after SIGTERM (and past max_runtime) before SIGKILL; short,
     # as a stop is expected to be prompt and killed crawls lose only pages in flight.
-    grace_period: float = Field(5, ge=0)
+    grace_period: Annotated[float, Meta(ge=0)] = 5
     run_at_startup: bool = True
-    misfire_grace_time: float = Field(300, ge=1)
-
-
-def _seconds(value: Any) -> float:
-    return parse_duration(value).total_seconds()
+    misfire_grace_time: Annotated[float, Meta(ge=1)] = 300
 
 
 class StoreSettings(_Strict):
     """What the store does when the database goes away in the middle of a crawl."""
 
-    retry_for: Annotated[float, BeforeValidator(_seconds)] = 60  # then articles are spooled to disk
-    buffer: int = Field(2000, ge=1)  # articles held in memory meanwhile; beyond that they are spooled
+    retry_for: Seconds = Seconds(60)  # then articles are spooled to disk
+    buffer: Annotated[int, Meta(ge=1)] = 2000  # articles held in memory; beyond, spooled
     spool_dir: Path = Path("data/spool")  # replayed at the next run and by `newsmill db replay`
 
 
 class Config(_Strict):
     database: str = DEFAULT_DATABASE
-    crawl: CrawlSettings = CrawlSettings()
-    daemon: DaemonSettings = DaemonSettings()
-    store: StoreSettings = StoreSettings()
-    sources: dict[str, SourceConfig]
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    sources: dict[str, SourceConfig] = {}
     path: Path | None = None
 
     def source(self, name: str) -> SourceConfig:
@@ -142,18 +139,24 @@ class Config(_Strict):
             raise ConfigError(f"no source named {name!r} in the config (known: {known})") from None
 
 
-def _format_error(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        where = ".".join(loc)
-        if len(loc) >= 2 and loc[0] == "sources":
-            where = f"source {loc[1]!r}" + (f", key {'.'.join(loc[2:])!r}" if loc[2:] else "")
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{where}: {message}")
-    return "\n".join(lines)
+# msgspec's messages end with where the value sits: "Expected `int` >= 1 - at `$.crawl.delay`".
+_LOCATED = re.compile(r"(?P<message>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?", re.S)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`")
+
+
+def _convert(raw: dict[str, Any], kind: type[_T], where: str) -> tuple[_T | None, str | None]:
+    """`raw` as a `kind`, or the reason it is not one, as "WHERE, key 'K': MESSAGE"."""
+    try:
+        return msgspec.convert(raw, kind, strict=False, dec_hook=_decode), None
+    except msgspec.ValidationError as exc:
+        located = _LOCATED.fullmatch(str(exc))
+        message, path = (located["message"], located["path"] or "") if located else (str(exc), "")
+        unknown = _UNKNOWN.fullmatch(message)
+        if unknown:
+            path, message = ".".join(filter(None, (path, unknown["key"]))), "unknown key"
+        if not path:
+            return None, f"{where}: {message}"
+        return None, f"{where}, key {path!r}: {message}" if where else f"{path}: {message}"
 
 
 def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | None = None) -> Config:
@@ -164,28 +167,40 @@ def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | No
     unknown = sorted(set(raw) - {"database", "crawl", "daemon", "store", "sources"})
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key (known: database, crawl, daemon, store, sources)")
-    defaults = raw.get("crawl") or {}
-    sources = raw.get("sources")
+    defaults = raw.pop("crawl", None) or {}
+    sources = raw.pop("sources", None)
     if not isinstance(sources, dict) or not sources:
         raise ConfigError("sources: at least one source is needed")
     if not isinstance(defaults, dict):
         raise ConfigError("crawl: must be a mapping")
-    merged: dict[str, Any] = {}
+    errors: list[str] = []
+    # Each source on its own, so that an error names it (msgspec's locations leave out the
+    # keys of a mapping), and every source's errors are told at once.
+    parsed: dict[str, SourceConfig] = {}
     for name, source in sources.items():
+        where = f"source {str(name)!r}"
         if not isinstance(source, dict):
-            raise ConfigError(f"source {name!r}: must be a mapping of keys")
+            raise ConfigError(f"{where}: must be a mapping of keys")
         overrides = source.get("crawl") or {}
         if not isinstance(overrides, dict):
-            raise ConfigError(f"source {name!r}, key 'crawl': must be a mapping")
-        merged[str(name)] = {**source, "name": str(name), "crawl": {**defaults, **overrides}}
-    raw["sources"] = merged
+            raise ConfigError(f"{where}, key 'crawl': must be a mapping")
+        merged = {**source, "name": str(name), "crawl": {**defaults, **overrides}}
+        converted, error = _convert(merged, SourceConfig, where)
+        if converted is None:
+            errors.append(error or where)
+            continue
+        found = _meaning_errors(converted)
+        errors.extend(f"{where}, {e}" if e.startswith("key ") else f"{where}: {e}" for e in found)
+        parsed[str(name)] = converted
     database = (env or {}).get(DATABASE_ENV)
     if database:
         raw["database"] = database
-    try:
-        return Config.model_validate({**raw, "path": path})
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc)) from None
+    config, error = _convert({**raw, "crawl": defaults, "path": path}, Config, "")
+    if error:
+        errors.insert(0, error)
+    if errors or config is None:
+        raise ConfigError("\n".join(errors))
+    return msgspec.structs.replace(config, sources=parsed)
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:

@@ -17,7 +17,7 @@ class UsageError(Exception):
 
 def load(args: argparse.Namespace) -> Config:
     """The validated config named by --config, $NEWSMILL_CONFIG or ./config.yaml."""
-    # Imported here: pydantic and the models are a tenth of a second that `newsmill crawl`
+    # Imported here: msgspec, PyYAML and the config classes are time that `newsmill crawl`
     # spends after it has set its extraction workers starting.
     from crawler.config import load_config
 
