@@ -52,6 +52,23 @@ def test_bad_config_is_refused_naming_source_and_key(raw: dict[str, object], exp
     assert expected in str(refused.value)
 
 
+def test_every_bad_source_is_named_in_one_refusal() -> None:
+    raw = {"sources": {"a": {"feeds": [FEED], "crawl": {"per_domain": 0}}, "b": {"feeds": ["feed.xml"]}}}
+    with pytest.raises(ConfigError) as refused:
+        parse_config(raw)
+    lines = str(refused.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "source 'a', key 'crawl.per_domain'",
+        "source 'b', key 'feeds'",
+    ]
+
+
+def test_a_store_duration_reads_as_seconds_and_the_spool_dir_as_a_path() -> None:
+    config = parse_config({"store": {"retry_for": "2m", "spool_dir": "/var/spool/newsmill"}, **source()})
+    assert config.store.retry_for == 120
+    assert config.store.spool_dir == Path("/var/spool/newsmill")
+
+
 def test_database_env_overrides_the_file(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(f"database: sqlite:///a.db\nsources:\n  s:\n    feeds: ['{FEED}']\n")
