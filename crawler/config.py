@@ -42,8 +42,10 @@ def _decode(kind: type, value: Any) -> Any:
         return Duration(seconds=parse_duration(value).total_seconds())
     if kind is Seconds:
         return Seconds(parse_duration(value).total_seconds())
-    if kind is Path and isinstance(value, str | Path):
-        return Path(value)
+    if kind is Path:
+        if isinstance(value, str | Path):
+            return Path(value)
+        raise ValueError(f"{value!r} is not a path")
     raise NotImplementedError(kind)
 
 

@@ -43,6 +43,8 @@ def test_durations_parse_into_timedeltas() -> None:
         ({"sources": {"empty": {"follow": ["x"]}}}, "source 'empty': needs at least one of"),
         ({"sources": {"s": {"feeds": ["feed.xml"]}}}, "source 's', key 'feeds'"),
         ({"sources": {}}, "sources: at least one source"),
+        ({"store": {"spool_dir": 5}, **source()}, "store.spool_dir: 5 is not a path"),
+        ({"store": {"retry_for": "soon"}, **source()}, "store.retry_for: 'soon' is not a duration"),
         ({"sourcez": {}}, "sourcez: unknown key"),
     ],
 )
