@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
+from trafilatura.xml import delete_element
 
 WHITESPACE = re.compile(r"\s+")
 WORD = re.compile(r"\w+")
@@ -140,20 +141,10 @@ class _Pruner:
         # A paragraph around the element loses the element's text; measure it again if asked.
         for paragraph in element.iterancestors("p"):
             self._lengths.pop(paragraph, None)
-        _remove(element, parent)
+        # Its tail, text of the parent that follows it, stays (a blank one keeps the words on
+        # either side apart), as in every removal trafilatura makes.
+        delete_element(element)
         return True
-
-
-def _remove(element: HtmlElement, parent: HtmlElement) -> None:
-    # The tail is text of the parent that follows the element, not part of it; even a blank
-    # one keeps the words on either side apart.
-    if element.tail:
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            parent.text = (parent.text or "") + element.tail
-    parent.remove(element)
 
 
 def drop_scripts(tree: HtmlElement) -> None:
@@ -165,11 +156,8 @@ def drop_scripts(tree: HtmlElement) -> None:
     JSON-LD stays because trafilatura's baseline and forum detection read it.
     """
     for element in list(tree.iter("script", "style")):
-        parent = element.getparent()
-        if parent is not None and not (
-            element.tag == "script" and "ld+json" in (element.get("type") or "").lower()
-        ):
-            _remove(element, parent)
+        if not (element.tag == "script" and "ld+json" in (element.get("type") or "").lower()):
+            delete_element(element)
 
 
 def prune_boilerplate(tree: HtmlElement) -> None:
@@ -237,7 +225,8 @@ def extract_text(tree: HtmlElement, url: str | None) -> str:
     trafilatura's fast mode skips its comparison with readability and jusText, a third of its
     time per page. That comparison only changes the result when the own extraction came out
     short (under trafilatura's minimum, or under half of what readability finds), so the full
-    cascade runs only when the fast text is short beside the page's own paragraph text.
+    cascade runs only when the fast text is short beside the page's own paragraph text
+    (wants_full_cascade).
     """
     text = _bare_extraction(tree, url, fast=True)
     if wants_full_cascade(text, tree):
