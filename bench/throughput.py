@@ -28,12 +28,14 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import trafilatura
+from w3lib.encoding import html_to_unicode
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "fundus-eval"
@@ -51,30 +53,49 @@ def load_templates(dataset: Path) -> list[bytes]:
 
 
 # Text between tags, outside <script> and <style>; inside it, character references are kept.
-_TEXT = re.compile(rb"(<(?:script|style)\b.*?</(?:script|style)>)|>([^<]+)", re.IGNORECASE | re.DOTALL)
-_REFERENCE = re.compile(rb"(&#?\w+;)")
+_TEXT = re.compile(r"(<(?:script|style)\b.*?</(?:script|style)>)|>([^<]+)", re.IGNORECASE | re.DOTALL)
+_REFERENCE = re.compile(r"(&#?\w+;)")
 
 
 def vary(template: bytes, n: int) -> bytes:
     """The template with every letter of its visible text through a substitution cipher of
     its own: the same markup, the same lengths and layout, but words no other page has, so
-    no cache and no near-duplicate detection can shortcut the work."""
+    no cache and no near-duplicate detection can shortcut the work.
+
+    The page is decoded as a browser would and re-encoded in its own encoding, so a page in
+    windows-1251 or Shift JIS is served as it was saved. Letters are swapped within their
+    script and case, among those the page uses: a Russian or Chinese page varies as an
+    English one does, and stays encodable and as long."""
     rng = random.Random(n)
     lower = list(string.ascii_lowercase)
     rng.shuffle(lower)
-    table = bytes.maketrans(
-        (string.ascii_lowercase + string.ascii_uppercase).encode(),
-        ("".join(lower) + "".join(lower).upper()).encode(),
-    )
+    table: dict[int, int | str] = str.maketrans(string.ascii_letters, "".join(lower) + "".join(lower).upper())
+    encoding, text = html_to_unicode(None, template)
+    if text.encode(encoding, errors="replace") != template:
+        # It does not decode cleanly (invalid bytes, a byte-order mark): only the ASCII
+        # letters vary, in the bytes as saved, read as Latin-1 (one character a byte).
+        encoding, text = "latin-1", template.decode("latin-1")
+        letters: set[str] = set()
+    else:
+        segments = [m.group(2) for m in _TEXT.finditer(text) if m.group(2)]
+        letters = {c for segment in segments for c in segment if c.isalpha() and not c.isascii()}
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for letter in sorted(letters):
+        groups.setdefault((unicodedata.name(letter, "?").split()[0], letter.isupper()), []).append(letter)
+    for members in groups.values():
+        swapped = members[:]
+        rng.shuffle(swapped)
+        table.update(zip(map(ord, members), swapped, strict=True))
 
-    def swap(match: re.Match[bytes]) -> bytes:
+    def swap(match: re.Match[str]) -> str:
         if match.group(1):
             return match.group(1)
         # split() with a group keeps the references at the odd indexes, untouched.
         parts = _REFERENCE.split(match.group(2))
-        return b">" + b"".join(p if i % 2 else p.translate(table) for i, p in enumerate(parts))
+        return ">" + "".join(p if i % 2 else p.translate(table) for i, p in enumerate(parts))
 
-    return _TEXT.sub(swap, template)
+    return _TEXT.sub(swap, text).encode(encoding, errors="xmlcharrefreplace")
+
 
 
 class Site:
@@ -129,7 +150,7 @@ class Site:
             if self.first_article_at is None:
                 self.first_article_at = time.perf_counter()
             self.served += 1
-            return self.pages[int(match.group(1))], "text/html; charset=utf-8"
+            return self.pages[int(match.group(1))], "text/html"
         return None, "text/plain"
 
     def __enter__(self) -> Site:
