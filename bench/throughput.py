@@ -1,7 +1,8 @@
 """Crawl throughput against the machine's own extraction limit, measured in one run.
 
-Serves N article pages on 127.0.0.1 (real news pages from the dev set, the text of each
-through a letter cipher of its own so no two bodies are alike), crawls them with
+Serves N article pages on 127.0.0.1 (real news pages from the dev set or from any folder of
+saved pages, the text of each through a letter cipher of its own so no two bodies are alike),
+crawls them with
 `newsmill crawl` (default settings) into a fresh SQLite database, then runs trafilatura alone
 over the same pages in one process per core, its processes started beforehand: the limit.
 Prints pages per second for both, their ratio, CPU use and peak memory (RSS summed over the
@@ -17,6 +18,7 @@ import the libraries the crawl process imports, the floor of that first request.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import random
 import re
@@ -42,14 +44,42 @@ DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "fundus-eval"
 
 
 def load_templates(dataset: Path) -> list[bytes]:
-    """The pages to serve: fundus-eval's (pages/NAME/source.html), or those of any folder of
-    saved pages (every .html or .htm file in it, at any depth)."""
-    pages = sorted((dataset / "pages").glob("*/source.html")) or sorted(
-        p for p in dataset.rglob("*") if p.suffix.lower() in {".html", ".htm"} and p.is_file()
-    )
+    """The pages to serve: fundus-eval's (pages/NAME/source.html), or every saved page in any
+    folder, at any depth."""
+    pages = [p.read_bytes() for p in sorted((dataset / "pages").glob("*/source.html"))] or [
+        page for p in sorted(dataset.rglob("*")) if p.is_file() and (page := saved_page(p)) is not None
+    ]
     if not pages:
         sys.exit(f"no HTML pages under {dataset}: pass --dataset DIR, a folder of saved pages")
-    return [p.read_bytes() for p in pages]
+    return pages
+
+
+# Saved pages are named in many ways: wget keeps a site's own paths, often without an
+# extension, and some archives gzip each page. A file is a page by its name or by how it begins.
+_PAGE_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}
+# A byte-order mark, an XML declaration, comments, then the doctype or the first tag.
+_HTML_START = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def saved_page(path: Path) -> bytes | None:
+    """The page saved in this file (gunzipped), or None for a file that holds no HTML page."""
+    named = Path(path.name.lower().removesuffix(".gz")).suffix in _PAGE_SUFFIXES
+    with path.open("rb") as file:
+        start = file.read(4096)
+        gzipped = start.startswith(_GZIP_MAGIC)
+        if not (named or gzipped or _HTML_START.match(start)):
+            return None  # an image, a script, a style sheet: not read any further
+        page = start + file.read()
+    if gzipped:
+        try:
+            page = gzip.decompress(page)
+        except (OSError, EOFError):
+            return None
+    return page if named or _HTML_START.match(page[:4096]) else None
 
 
 # Text between tags, outside <script> and <style>; inside it, character references are kept.
@@ -348,8 +378,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, action="append", help="pages to crawl (repeatable)")
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, metavar="DIR",
-                        help="the pages to vary and serve: a folder of saved pages (.html, .htm, at "
-                             "any depth) or fundus-eval's layout (default: the dev set, %(default)s)")
+                        help="the pages to vary and serve: fundus-eval's layout, or any folder of saved "
+                             "pages at any depth (.html, .htm, .xhtml, .shtml, gzipped or not, and any "
+                             "other file that begins as HTML: a wget mirror will do) (default: the dev "
+                             "set, %(default)s)")
     parser.add_argument("--per-domain", type=int, help="requests at a time to the site (default: newsmill's)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each size this many times and print the median ratios: on a "
