@@ -80,7 +80,7 @@ class ExtractPipeline:
         if not extracted.text:
             stats.skip(self.crawler.stats, "no article text")
             raise PageSkipped("no article text", item.url)
-        if not item.listed_as_article and not extracted.looks_like_article:
+        if not extracted.is_article(item.listed_as_article):
             stats.skip(self.crawler.stats, "not an article")
             raise PageSkipped("not an article", item.url)
         return ExtractedPage(item, extracted, result.content_hash, result.fingerprint)

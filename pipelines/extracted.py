@@ -40,6 +40,15 @@ class Extracted:
             return self.marked_article
         return len(self.text) >= MIN_ARTICLE_CHARS
 
+    def is_article(self, listed: bool) -> bool:
+        """Whether the page is stored as an article. A listing (an `articles` pattern, a feed)
+        vouches for a page, unless the page names another type and has too little text to
+        show otherwise: a video or podcast page under a dated path, a soft 404 still listed.
+        A page nothing vouches for must look like an article."""
+        if listed:
+            return not self.marked_other or len(self.text) >= MIN_ARTICLE_CHARS
+        return self.looks_like_article
+
     def to_json(self) -> dict[str, object]:
         record = asdict(self)
         record["published_at"] = self.published_at.isoformat() if self.published_at else None

@@ -33,7 +33,7 @@ from tests.conftest import (
     run_newsmill,
     write_config,
 )
-from tests.site.server import BROKEN_PATHS, NewsSite, Request, synthetic_article
+from tests.site.server import BROKEN_PATHS, VIDEO_PATH, NewsSite, Request, synthetic_article
 
 VOA_PATH = "/2024/03/05/north-korea-kim-open-to-talks-with-south.html"
 VOA_TITLE = "North Korea's Kim Says Open to High-Level Talks With South"
@@ -201,6 +201,13 @@ def test_only_articles_are_stored(crawl: Crawl) -> None:
     assert extra == [], f"pages that are not articles were stored: {extra}"
     for path in [*NON_ARTICLES, *BROKEN_PATHS.values()]:
         assert crawl.stored(path) == [], path
+
+
+def test_a_listed_page_that_says_it_is_a_video_is_not_stored(crawl: Crawl) -> None:
+    # The `articles` pattern for dated paths vouches for it; the page itself says it is a
+    # video (og:type) and has two lines of text, which outweighs the pattern.
+    assert VIDEO_PATH in {r.path for r in ok(crawl).requests}, "the video page was never fetched"
+    assert crawl.stored(VIDEO_PATH) == []
 
 
 def test_syndicated_copy_without_canonical_is_stored_once(crawl: Crawl) -> None:

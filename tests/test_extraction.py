@@ -440,3 +440,15 @@ def test_a_page_that_declares_another_type_is_not_an_article() -> None:
     plain = f"<html><body><article>{prose}</article></body></html>"
     assert not extract_article(about, "https://example.org/about.html").looks_like_article
     assert extract_article(plain, "https://example.org/story.html").looks_like_article
+
+
+def test_a_listing_vouches_for_a_page_unless_it_names_another_type_and_has_little_text() -> None:
+    sentence = "The display was seen from the harbour. "
+    short, long = sentence * 4, sentence * 12  # about 160 and 470 characters
+    video = Extracted(text=short, marked_other=True)
+    assert not video.is_article(listed=True)
+    assert Extracted(text=long, marked_other=True).is_article(listed=True)
+    assert Extracted(text=short).is_article(listed=True), "a page that names no type: the listing decides"
+    assert Extracted(text=short, marked_article=True).is_article(listed=True)
+    assert not Extracted(text=short).is_article(listed=False)
+    assert Extracted(text=long).is_article(listed=False)

@@ -496,7 +496,8 @@ class NewsSite:
     def render_sitemap(self) -> str:
         """Every page a reader can reach, articles or not, as real sites list them."""
         pages = ["/", *(f"/section/{s}" for s in SECTIONS), "/about.html", "/contact.html",
-                 "/galleries/spring-lantern-festival.html", "/private/2024/03/05/members-briefing.html"]
+                 "/galleries/spring-lantern-festival.html", VIDEO_PATH,
+                 "/private/2024/03/05/members-briefing.html"]
         urls = [f"<url><loc>{{{{BASE}}}}{p}</loc><changefreq>daily</changefreq></url>" for p in pages]
         urls += [f"<url><loc>{{{{BASE}}}}{xml_escape(a.path)}</loc>"
                  f"<lastmod>{a.modified.isoformat()}</lastmod></url>" for a in self.main_articles()]
@@ -563,6 +564,10 @@ def _json_str(value: str) -> str:
     """A string's JSON spelling without the quotes, for JSON-LD inside a template."""
     return json.dumps(value)[1:-1]
 
+
+# A video page under a dated path, as news sites file them: an `articles` pattern for dated
+# paths matches it, the page says it is a video (og:type) and has two lines of text.
+VIDEO_PATH = "/2024/03/06/harbour-fireworks-video.html"
 
 BROKEN_PATHS = {
     "empty": "/2024/03/09/overnight-briefing.html",
