@@ -2,14 +2,14 @@
 
 Serves N article pages on 127.0.0.1 (real news pages from the dev set or from any folder of
 saved pages, the text of each through a letter cipher of its own so no two bodies are alike),
-crawls them with
-`newsmill crawl` (default settings) into a fresh SQLite database, then runs trafilatura alone
-over the same pages in one process per core, its processes started beforehand: the limit.
-Prints pages per second for both, their ratio, CPU use and peak memory (RSS summed over the
-crawl's process tree); beside it, the ratio to trafilatura run as a script from scratch,
-whose time counts its start-up as newsmill's does; and how long the crawl took to request its
-first article, and its pace from then on. Once, first: how long a Python process takes only to
-import the libraries the crawl process imports, the floor of that first request.
+crawls them with `newsmill crawl` (default settings) into a fresh SQLite database, then runs
+trafilatura alone over the same pages in one process per core, its processes started
+beforehand: the limit. Prints pages per second for both, their ratio, CPU use and peak memory
+(RSS summed over the crawl's process tree); beside it, the ratio to trafilatura run as a
+script from scratch, whose time counts its start-up as newsmill's does; and how long the crawl
+took to request its first article, and its pace from then on. Once, first: how long a Python
+process takes only to import the libraries the crawl process imports, the floor of that first
+request.
 
     .venv/bin/python bench/throughput.py --pages 500
     .venv/bin/python bench/throughput.py --pages 500 --pages 5000   # memory: 500 vs 5000
@@ -125,7 +125,6 @@ def vary(template: bytes, n: int) -> bytes:
         return ">" + "".join(p if i % 2 else p.translate(table) for i, p in enumerate(parts))
 
     return _TEXT.sub(swap, text).encode(encoding, errors="xmlcharrefreplace")
-
 
 
 class Site:
