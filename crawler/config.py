@@ -50,10 +50,11 @@ def _decode(kind: type, value: Any) -> Any:
 
 
 class _Strict(Struct, forbid_unknown_fields=True, frozen=True):
+    # Subclasses repeat frozen=True: msgspec inherits it, but type checkers read each class's own.
     pass
 
 
-class CrawlSettings(_Strict):
+class CrawlSettings(_Strict, frozen=True):
     """How one source is fetched; `crawl:` gives the defaults, a source may override any."""
 
     user_agent: str = "newsmill/0.1 (+https://github.com/newsmill/newsmill)"
@@ -67,7 +68,7 @@ class CrawlSettings(_Strict):
     max_pages: Annotated[int, Meta(ge=0)] = 0  # stop after this many responses; 0: no limit
 
 
-class SourceConfig(_Strict):
+class SourceConfig(_Strict, frozen=True):
     name: str
     crawl: CrawlSettings
     feeds: list[str] = []
@@ -111,7 +112,7 @@ def _meaning_errors(source: SourceConfig) -> list[str]:
     return errors
 
 
-class DaemonSettings(_Strict):
+class DaemonSettings(_Strict, frozen=True):
     # Seconds a crawl gets to stop after SIGTERM (and past max_runtime) before SIGKILL; short,
     # as a stop is expected to be prompt and killed crawls lose only pages in flight.
     grace_period: Annotated[float, Meta(ge=0)] = 5
@@ -119,7 +120,7 @@ class DaemonSettings(_Strict):
     misfire_grace_time: Annotated[float, Meta(ge=1)] = 300
 
 
-class StoreSettings(_Strict):
+class StoreSettings(_Strict, frozen=True):
     """What the store does when the database goes away in the middle of a crawl."""
 
     retry_for: Seconds = Seconds(60)  # then articles are spooled to disk
@@ -127,7 +128,7 @@ class StoreSettings(_Strict):
     spool_dir: Path = Path("data/spool")  # replayed at the next run and by `newsmill db replay`
 
 
-class Config(_Strict):
+class Config(_Strict, frozen=True):
     database: str = DEFAULT_DATABASE
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)

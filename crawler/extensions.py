@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, Self, TextIO
+from typing import TYPE_CHECKING, Any, Self, TextIO
 
-from scrapy import Spider, signals
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,9 @@ from twisted.internet import task
 from pipelines import schema, stats
 from pipelines.database import ABANDONED, Store
 from pipelines.store import SPOOLED
+
+if TYPE_CHECKING:
+    from crawler.spiders.news import NewsSpider
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +59,14 @@ class RunRecorder:
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         return recorder
 
-    def spider_opened(self, spider: Spider) -> None:
+    def spider_opened(self, spider: NewsSpider) -> None:
         if self.locked:
             for run_id in self.store.close_abandoned_runs(spider.source.name, keep=self.run_id):
                 log.warning("closed run %d of %s: %s", run_id, spider.source.name, ABANDONED)
         if self.run_id is None:
             self.run_id = self.store.start_run(spider.source.name, self.trigger)
 
-    def spider_closed(self, spider: Spider, reason: str) -> None:
+    def spider_closed(self, spider: NewsSpider, reason: str) -> None:
         failure = getattr(spider, "failure", None)
         spooled = self.crawler.stats.get_value(SPOOLED, 0)
         if spooled and not failure:
@@ -107,15 +110,15 @@ class Progress:
         crawler.signals.connect(progress.spider_closed, signal=signals.spider_closed)
         return progress
 
-    def spider_opened(self, spider: Spider) -> None:
+    def spider_opened(self, spider: NewsSpider) -> None:
         self.ticker = task.LoopingCall(self.report, spider)
         self.ticker.start(self.interval, now=False)
 
-    def spider_closed(self, spider: Spider) -> None:
+    def spider_closed(self, spider: NewsSpider) -> None:
         if self.ticker is not None and self.ticker.running:
             self.ticker.stop()
 
-    def report(self, spider: Spider) -> None:
+    def report(self, spider: NewsSpider) -> None:
         values: dict[str, Any] = self.crawler.stats.get_stats()
         c = stats.counts(values)
         requests = values.get("downloader/request_count", 0)

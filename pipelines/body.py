@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.xml import delete_element
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Document
 
 WHITESPACE = re.compile(r"\s+")
 WORD = re.compile(r"\w+")
@@ -249,7 +253,8 @@ def wants_full_cascade(fast_text: str, tree: HtmlElement) -> bool:
 
 def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool) -> str:
     # trafilatura works on its own copy of a tree it is given, so the tree can be used twice.
-    document = trafilatura.bare_extraction(
+    # With as_dict off it returns a Document or None, never the dict its signature allows.
+    document = cast("Document | None", trafilatura.bare_extraction(
         tree,
         url=url,
         fast=fast,
@@ -257,7 +262,7 @@ def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool) -> str:
         # Tables in news pages are data boxes and listings; dropping them measured better.
         include_tables=False,
         with_metadata=False,
-    )
+    ))
     return (document.text or "") if document is not None else ""
 
 

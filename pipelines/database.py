@@ -124,10 +124,12 @@ class Store:
         """The dialect's INSERT, the one with ON CONFLICT. Each dialect's module is imported
         when its database is used: PostgreSQL's costs a crawl on SQLite 0.06 s of start-up."""
         if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
 
     def create_schema(self) -> None:
         """A new database is created at the current schema revision; an outdated one is refused."""
@@ -204,7 +206,7 @@ class Store:
                         select(Article.id, Article.content_hash).where(Article.content_hash.in_(missing))
                     )
                 )
-            url_rows = {}
+            url_rows: dict[str, dict[str, Any]] = {}
             for record in records:
                 owner = retold.get(id(record))
                 if id(record) in retold_in_batch:

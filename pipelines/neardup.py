@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from pipelines.fingerprint import Fingerprint, fingerprint, first_match
 from pipelines.models import Article, FingerprintBand
 
 _CHUNK = 500  # bound parameters per IN (...), well under every driver's limit
+# The table itself, for a plain executemany INSERT without the ORM's bulk machinery.
+_BANDS = cast(Table, FingerprintBand.__table__)
 
 
 @dataclass(slots=True)
@@ -81,4 +84,4 @@ def index(session: Session, buckets: Mapping[int, Sequence[int]], *, replace: bo
         session.execute(delete(FingerprintBand).where(FingerprintBand.article_id.in_(list(buckets))))
     rows = [{"bucket": b, "article_id": a} for a, bs in buckets.items() for b in set(bs)]
     for start in range(0, len(rows), _CHUNK):
-        session.execute(FingerprintBand.__table__.insert(), rows[start : start + _CHUNK])
+        session.execute(_BANDS.insert(), rows[start : start + _CHUNK])

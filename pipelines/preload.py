@@ -9,13 +9,14 @@ import os
 import sys
 import warnings
 from multiprocessing import forkserver
+from types import FrameType
 
 from pipelines.pool import EXTRACTION_NICENESS
 
 
 def _in_forkserver() -> bool:
     """Whether this import runs inside multiprocessing's forkserver, preloading."""
-    frame = sys._getframe()
+    frame: FrameType | None = sys._getframe()
     while frame is not None:
         if frame.f_code is forkserver.main.__code__:
             return True

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -21,6 +21,8 @@ from pipelines import fingerprint, neardup
 from pipelines.models import Article, ArticleRevision, ArticleUrl, url_hash
 
 if TYPE_CHECKING:  # the store calls in here, inside its own transactions
+    from sqlalchemy import CursorResult
+
     from pipelines.database import ArticleRecord, Store
 
 REVISED, UNCHANGED, UNKNOWN = "revised", "unchanged", "unknown"
@@ -54,7 +56,7 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
         if article.url != record.url or record.content_hash in taken:
             outcome[i] = UNCHANGED
             continue
-        changed = session.execute(
+        result = session.execute(
             update(Article)
             .where(Article.id == article.id, Article.content_hash == article.content_hash)
             .values(
@@ -70,8 +72,10 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
                 tags=record.tags or article.tags,
             )
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if not changed:  # another crawl revised it a moment ago: its revision stands
+        )
+        # An UPDATE's result is a CursorResult, which counts the rows it changed. None: another
+        # crawl revised the article a moment ago, and its revision stands.
+        if not cast("CursorResult[Any]", result).rowcount:
             outcome[i] = UNCHANGED
             continue
         session.add(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -39,7 +40,7 @@ def save(store: Store, source: str, found: Mapping[str, Validators]) -> None:
         return
     insert = store.insert()
     now = utcnow()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "url_hash": url_hash(url),
             "url": url,

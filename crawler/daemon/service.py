@@ -301,7 +301,7 @@ class Daemon:
 
     # -- signals and status -----------------------------------------------------------------
 
-    def _install_signals(self) -> tuple[int, dict[int, Any]]:
+    def _install_signals(self) -> tuple[int, dict[signal.Signals, Any]]:
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
         signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
@@ -309,7 +309,7 @@ class Daemon:
         self._write_end = write_end
         return read_end, previous
 
-    def _restore_signals(self, read_end: int, previous: dict[int, Any]) -> None:
+    def _restore_signals(self, read_end: int, previous: dict[signal.Signals, Any]) -> None:
         signal.set_wakeup_fd(-1)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
