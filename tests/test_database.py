@@ -189,7 +189,8 @@ def test_a_story_and_its_retelling_stored_by_two_writers_at_once_are_one_article
     try:
         with engine.connect() as connection:
             articles = connection.execute(text("SELECT count(*) FROM articles")).scalar_one()
-            urls = dict(connection.execute(text("SELECT url, article_id FROM article_urls")).all())
+            rows = connection.execute(text("SELECT url, article_id FROM article_urls")).all()
+            urls: dict[str, int] = dict(rows)
     finally:
         engine.dispose()
     assert articles == count, f"{articles - count} of {count} stories stored twice"

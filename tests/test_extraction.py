@@ -187,6 +187,7 @@ def test_scripts_and_styles_go_before_extraction_but_json_ld_stays() -> None:
         '<a href="/v">votes</a><script src="/a.js"></script> to rebuild</p>'
         '<script type="text/javascript">window.ads = 1;</script></body></html>'
     )
+    assert tree is not None
     drop_scripts(tree)
     assert [e.get("type") for e in tree.iter("script")] == ["application/ld+json"]
     assert next(tree.iter("style"), None) is None

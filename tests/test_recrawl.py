@@ -210,11 +210,11 @@ def test_near_duplicate_rewrites_are_stored_once_and_distinct_stories_in_one_tem
     assert len(records) == 10
     by_url = {r["url"].removeprefix(bare_site.url): r for r in records}
     for i, article in enumerate(originals):
-        story = by_url[article.path]
-        assert story["urls"] == [bare_site.url_for(f"/wire/story/{100 + i}.html")]
+        stored = by_url[article.path]
+        assert stored["urls"] == [bare_site.url_for(f"/wire/story/{100 + i}.html")]
         # The first telling's text is kept; the rewrite's is not stored again.
-        assert article.paragraphs[0] in story["text"]
-        assert "Partner desk" not in story["text"]
+        assert article.paragraphs[0] in stored["text"]
+        assert "Partner desk" not in stored["text"]
     assert {f"/wire/story/{200 + i}.html" for i in range(5)} <= set(by_url)
 
     every = export_records(config, "--with-duplicates")
