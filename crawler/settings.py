@@ -56,6 +56,10 @@ FEED_EXPORT_ENCODING = "utf-8"
 # Pages wait for the extraction pool in the scraper; past this many bytes of them, Scrapy
 # stops starting downloads, which bounds memory whatever the crawl's size.
 SCRAPER_SLOT_MAX_ACTIVE_SIZE = 20_000_000
+# Article requests handed to Scrapy's scheduler at most at a time, waiting there at about
+# 2.4 KB each; the spider keeps the rest of what feeds and sitemaps list at about 0.5 KB each
+# (crawler/spiders/news.py). A sitemap of 50,000 URLs: 137 MiB in the crawl process, not 215.
+NEWSMILL_MAX_SCHEDULED = 10_000
 # Items processed at once per response. An article page yields one item, a listing page only
 # requests; Scrapy starts this many asyncio tasks for every response whatever it yields, so
 # anything above 1 is CPU spent on the reactor thread for nothing.

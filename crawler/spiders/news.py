@@ -8,13 +8,14 @@ already stored is never downloaded again.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, Self
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -68,6 +69,9 @@ class NewsSpider(Spider):
         # Listing pages (feeds, sitemaps...) some of whose articles failed to download: their
         # validators are not kept, so the next run reads them in full and tries those again.
         self.incomplete: set[str] = set()
+        # Article URLs listed beyond what Scrapy's scheduler is given at a time (url, entry,
+        # listed as an article, listed by): handed over whenever the crawl runs dry.
+        self.backlog: deque[tuple[str, Entry, bool, str]] = deque()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -75,6 +79,7 @@ class NewsSpider(Spider):
         # Scrapy freezes settings after from_crawler: the source's own apply here.
         crawler.settings.setdict(settings_for(spider.config, spider.source), priority="spider")
         crawler.signals.connect(spider.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(spider.feed_backlog, signal=signals.spider_idle)
         return spider
 
     @property
@@ -196,7 +201,8 @@ class NewsSpider(Spider):
 
     def _article_requests(self, entries: Iterable[Entry], listed: bool, via: str) -> Iterator[Request]:
         """Requests for the entries not requested in this run, not stored before and, by the
-        date their feed or sitemap gives, not older than the source's max_age."""
+        date their feed or sitemap gives, not older than the source's max_age. Those beyond
+        NEWSMILL_MAX_SCHEDULED waiting in the scheduler go to the backlog (feed_backlog)."""
         candidates: dict[str, Entry] = {}
         for entry in entries:
             if self._too_old(entry):
@@ -236,27 +242,49 @@ class NewsSpider(Spider):
         # Claimed all at once, before the first request is yielded: Scrapy consumes this
         # generator lazily, interleaved with the feed's or sitemap's that lists the same URLs.
         self.scheduled.update(candidates)
+        room = self._room_in_scheduler()
         for url, entry in candidates.items():
             if url in known:
                 continue
             # Without patterns a feed entry is taken for an article; anything else must show
             # it is one (article markup, enough text) once fetched.
             as_article = self._is_article(url) or (listed and not self.articles)
-            yield Request(
-                url,
-                self.parse_article,
-                errback=self.on_error,
-                # Canonical URLs are deduplicated above; the dupefilter would also swallow
-                # redirect loops without a word, where the redirect limit names them.
-                dont_filter=True,
-                meta={
-                    "entry": entry,
-                    "listed": as_article,
-                    "via": via,
-                    # Kept so that a recheck of this article can ask "changed since?"
-                    "validators": "record" if self.source.recheck else None,
-                },
-            )
+            if room <= 0:
+                self.backlog.append((url, entry, as_article, via))
+                continue
+            room -= 1
+            yield self._article_request(url, entry, as_article, via)
+
+    def _article_request(self, url: str, entry: Entry, as_article: bool, via: str) -> Request:
+        return Request(
+            url,
+            self.parse_article,
+            errback=self.on_error,
+            # Canonical URLs are deduplicated above; the dupefilter would also swallow
+            # redirect loops without a word, where the redirect limit names them.
+            dont_filter=True,
+            meta={
+                "entry": entry,
+                "listed": as_article,
+                "via": via,
+                # Kept so that a recheck of this article can ask "changed since?"
+                "validators": "record" if self.source.recheck else None,
+            },
+        )
+
+    def _room_in_scheduler(self) -> int:
+        scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
+        queued = len(scheduler) if scheduler is not None and hasattr(scheduler, "__len__") else 0
+        return self.settings.getint("NEWSMILL_MAX_SCHEDULED") - queued
+
+    def feed_backlog(self) -> None:
+        """On spider_idle: hand the next article URLs to the scheduler, and keep the crawl open."""
+        if not self.backlog:
+            return
+        engine = self.crawler.engine
+        for _ in range(min(max(self._room_in_scheduler(), 1), len(self.backlog))):
+            engine.crawl(self._article_request(*self.backlog.popleft()))
+        raise DontCloseSpider
 
     # -- articles -----------------------------------------------------------------------------
 
