@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 import trafilatura  # noqa: E402
 
 from bench.scoring import PageScore, Summary, score_page, summarize  # noqa: E402
-from pipelines.extraction import Extracted, extract_article  # noqa: E402
+from pipelines.extraction.article import Extracted, extract_article  # noqa: E402
 
 DEFAULT_DATASET = "../shared/datasets/fundus-eval"
 FIELDS = ("title", "authors", "published_at", "language", "description", "image", "tags")

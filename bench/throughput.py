@@ -316,13 +316,13 @@ def cold_extraction(pages: list[bytes], workers: int, workdir: Path) -> float:
 
 # What the crawl process imports before its first request, without newsmill: the floor of its
 # start-up. The collector is off, as newsmill keeps it during start-up; the HTTP handler is
-# imported as newsmill imports it (crawler.startup), without Scrapy's stack walk. The process
+# imported as newsmill imports it (common.startup), without Scrapy's stack walk. The process
 # leaves at once, as `newsmill` does, so its wall time is launch plus imports.
 _LIBRARIES_SCRIPT = """
 import gc, os
 gc.disable()
 import scrapy.crawler, sqlalchemy.orm, sqlalchemy.dialects.sqlite, msgspec, yaml, courlan
-from crawler.startup import import_download_handler
+from common.startup import import_download_handler
 import_download_handler()
 os._exit(0)
 """

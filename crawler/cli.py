@@ -41,7 +41,7 @@ def _database_failure(args: argparse.Namespace, exc: Exception) -> str | None:
     runs before it needs them, beside the extraction workers' own start-up."""
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from pipelines.schema import DatabaseError, unavailable
+    from pipelines.storage.schema import DatabaseError, unavailable
 
     if isinstance(exc, DatabaseError):
         return str(exc)

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipelines.database import Store
-from pipelines.models import Article, ArticleUrl
+from pipelines.storage.database import Store
+from pipelines.storage.models import Article, ArticleUrl
 
 FIELDS = (
     "id",

@@ -13,8 +13,9 @@ from scrapy.exceptions import NotConfigured
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import task
 
-from pipelines import schema, stats
-from pipelines.database import ABANDONED, Store
+from pipelines import stats
+from pipelines.storage import schema
+from pipelines.storage.database import ABANDONED, Store
 from pipelines.store import SPOOLED
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ from typing import IO, Self
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
-from pipelines.database import make_engine
-from pipelines.models import utcnow
+from pipelines.storage.engine import make_engine
+from pipelines.storage.models import utcnow
 
 
 def state_dir(database_url: str) -> Path:

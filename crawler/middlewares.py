@@ -17,8 +17,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from pipelines import stats, validators
-from pipelines.database import Store
+from pipelines import stats
+from pipelines.storage import validators
+from pipelines.storage.database import Store
 
 NOT_MODIFIED = "not modified"
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.config import Config, SourceConfig
 from pipelines import stats
-from pipelines.pool import ExtractionPool
+from pipelines.extraction.pool import ExtractionPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -100,7 +100,7 @@ def _crawl(
 ) -> list[CrawlResult]:
     from scrapy.crawler import CrawlerProcess
 
-    from crawler import startup
+    from common import startup
     from crawler.spiders.news import NewsSpider
 
     startup.import_download_handler()

@@ -15,10 +15,10 @@ from urllib.parse import urljoin
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from crawler.urls import canonicalize, on_domains
+from common.urls import canonicalize, on_domains
 from pipelines import stats
-from pipelines.database import ArticleRecord
 from pipelines.extract import ExtractedPage
+from pipelines.storage.records import ArticleRecord
 
 
 def canonical_url(page: ExtractedPage) -> str:

@@ -1,6 +1,6 @@
 """Item pipeline: each downloaded page extracted in the worker pool, then judged an article or not.
 
-Extraction runs in worker processes (pipelines.pool), never on the reactor thread. Scrapy's
+Extraction runs in worker processes (pipelines.extraction.pool), never on the reactor thread. Scrapy's
 scraper slot (SCRAPER_SLOT_MAX_ACTIVE_SIZE) holds downloads back while pages wait here.
 """
 
@@ -13,11 +13,11 @@ from typing import Any, Self
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 
-from crawler.items import PageItem, PageSkipped
+from common.fingerprint import Fingerprint
+from common.items import PageItem, PageSkipped
 from pipelines import stats
-from pipelines.extracted import Extracted, PageResult
-from pipelines.fingerprint import Fingerprint
-from pipelines.pool import ExtractionPool
+from pipelines.extraction.extracted import Extracted, PageResult
+from pipelines.extraction.pool import ExtractionPool
 
 
 @dataclass(slots=True)
@@ -87,7 +87,7 @@ class ExtractPipeline:
 
     async def _extract(self, item: PageItem) -> PageResult:
         if self.workers == 0:  # NEWSMILL_EXTRACT_WORKERS=0: inline, for debugging
-            from pipelines.worker import process_page
+            from pipelines.extraction.worker import process_page
 
             return process_page(item.body, item.content_type, item.final_url)
         return await self._own_pool().process(item.body, item.content_type, item.final_url)

@@ -24,9 +24,11 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer, reactor, task
 from twisted.python.failure import Failure
 
-from pipelines import spool, stats
-from pipelines.database import ArticleRecord, Store
-from pipelines.schema import reason
+from pipelines import stats
+from pipelines.storage import spool
+from pipelines.storage.database import Store
+from pipelines.storage.records import ArticleRecord
+from pipelines.storage.schema import reason
 
 log = logging.getLogger(__name__)
 

@@ -145,7 +145,7 @@ def database_url(config: Path) -> str:
 
 def runs(config: Path, source: str | None = None) -> list[dict[str, Any]]:
     """The run records, oldest first, as `newsmill runs --json` would list them."""
-    from pipelines.database import Store
+    from pipelines.storage.database import Store
 
     store = Store(database_url(config))
     try:

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from pipelines import validators
-from pipelines.database import ArticleRecord, Store
-from pipelines.validators import Validators
+from pipelines.storage import validators
+from pipelines.storage.database import Store
+from pipelines.storage.records import ArticleRecord
+from pipelines.storage.validators import Validators
 from tests.conftest import ROOT, cli_env, write_config
 from tests.site.server import NewsSite, synthetic_article
 

@@ -21,7 +21,7 @@ def crawl_counting_the_queue(config: Path, bound: int) -> int:
         "from scrapy import signals\n"
         "from crawler.config import load_config\n"
         "from crawler.runner import run_crawls\n"
-        "from pipelines import schema\n"
+        "from pipelines.storage import schema\n"
         "class Probe:\n"
         "    most = 0\n"
         "    @classmethod\n"

@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from crawler.cli import COMMANDS
-from pipelines import schema
-from pipelines.database import make_engine
+from pipelines.storage import schema
+from pipelines.storage.engine import make_engine
 from tests.conftest import closed_port, describe, python_output, run_newsmill, write_config
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import (
@@ -280,7 +280,7 @@ def test_a_sqlite_store_does_not_load_the_postgresql_dialect(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'n.db'}"
     script = (
         "import sys\n"
-        "from pipelines.database import Store\n"
+        "from pipelines.storage.database import Store\n"
         f"store = Store({url!r})\n"
         "print(store.insert().__module__, 'sqlalchemy.dialects.postgresql' in sys.modules)\n"
         "store.close()\n"

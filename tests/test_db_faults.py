@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from pipelines import schema, spool
-from pipelines.database import ABANDONED, Store
+from pipelines.storage import schema, spool
+from pipelines.storage.database import ABANDONED, Store
 from tests.conftest import closed_port, python_output, run_newsmill, write_config
 from tests.daemontools import runs
 from tests.databases import *  # noqa: F403  (the database fixtures)

@@ -17,9 +17,9 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from bench.scoring import score_page, summarize
-from pipelines.body import clean_lines, drop_scripts, wants_full_cascade
-from pipelines.extraction import Extracted, extract_article, parse_html
-from pipelines.metadata import parse_datetime, split_authors
+from pipelines.extraction.article import Extracted, extract_article, parse_html
+from pipelines.extraction.body import clean_lines, drop_scripts, wants_full_cascade
+from pipelines.extraction.metadata import parse_datetime, split_authors
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
 URL = "https://news.example.org/2024/03/01/council-vote.html"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from pipelines.database import Store
-from pipelines.failures import PERMANENT, TRANSIENT, retry_delay
-from pipelines.models import FailedUrl, utcnow
+from pipelines.storage.database import Store
+from pipelines.storage.failures import PERMANENT, TRANSIENT, retry_delay
+from pipelines.storage.models import FailedUrl, utcnow
 from tests.conftest import BROKEN_PATHS, describe, export_records, ledger_source, run_newsmill, write_config
 from tests.site.server import NewsSite, synthetic_article
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.fingerprint import BANDS, fingerprint, similarity
+from common.fingerprint import BANDS, fingerprint, similarity
 
 # The buckets newsmill stored for this text when MinHash came from datasketch 2.0 ("affine32",
 # seed 1, CRC-32 of the shingles). A fingerprint that drifts from them would no longer find

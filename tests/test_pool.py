@@ -11,9 +11,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
-from crawler.startup import CRAWL_GC_THRESHOLD
-from pipelines.extracted import PageResult
-from pipelines.pool import EXTRACTION_NICENESS, ExtractionPool
+from common.startup import CRAWL_GC_THRESHOLD
+from pipelines.extraction.extracted import PageResult
+from pipelines.extraction.pool import EXTRACTION_NICENESS, ExtractionPool
 from tests.conftest import python_output, run_python
 
 PAGE = (
@@ -67,7 +67,7 @@ def test_the_crawl_process_does_not_load_the_extraction_libraries() -> None:
     # second to import, on the reactor thread at the first page) belongs in the workers.
     script = (
         "import asyncio, sys\n"
-        "from pipelines.pool import ExtractionPool\n"
+        "from pipelines.extraction.pool import ExtractionPool\n"
         "pool = ExtractionPool(1).start()\n"
         f"result = asyncio.run(pool.process({PAGE!r}, {HTML!r}, 'http://news.example/a.html'))\n"
         "pool.shutdown()\n"
@@ -83,7 +83,7 @@ def test_warm_up_loads_what_the_full_extraction_cascade_needs() -> None:
     # second) then. Run in a fresh process, where nothing is loaded yet.
     script = (
         "import trafilatura.external as external\n"
-        "from pipelines.worker import warm_up\n"
+        "from pipelines.extraction.worker import warm_up\n"
         "before = external.JT_STOPLIST is not None\n"
         "warm_up()\n"
         "print(before, external.JT_STOPLIST is not None)\n"
@@ -117,13 +117,15 @@ def test_workers_run_at_a_lower_priority_than_the_crawl_process() -> None:
 
 
 def test_preload_outside_the_forkserver_keeps_the_priority() -> None:
-    script = "import os\nbefore = os.nice(0)\nimport pipelines.preload\nprint(before, os.nice(0))\n"
+    script = (
+        "import os\nbefore = os.nice(0)\nimport pipelines.extraction.preload\nprint(before, os.nice(0))\n"
+    )
     before, after = python_output(script).split()
     assert before == after
 
 
 def test_preload_outside_the_forkserver_leaves_the_exit_status_alone() -> None:
-    # In the forkserver, pipelines.preload makes the process leave at once when it stops;
+    # In the forkserver, pipelines.extraction.preload makes the process leave at once when it stops;
     # imported anywhere else, it must not turn a failing exit into a silent 0.
-    run = run_python("import pipelines.preload; raise SystemExit(3)")
+    run = run_python("import pipelines.extraction.preload; raise SystemExit(3)")
     assert run.returncode == 3, run.stderr

@@ -12,9 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from pipelines import schema
-from pipelines.database import ArticleRecord, Store
-from pipelines.models import Base
+from pipelines.storage import schema
+from pipelines.storage.database import Store
+from pipelines.storage.models import Base
+from pipelines.storage.records import ArticleRecord
 from tests.databases import *  # noqa: F403  (the database fixtures)
 
 

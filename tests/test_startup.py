@@ -15,7 +15,7 @@ def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrap
         "    walks.append(context)\n"
         "    return []\n"
         "inspect.stack = counted\n"
-        "from crawler.startup import import_download_handler\n"
+        "from common.startup import import_download_handler\n"
         "import_download_handler()\n"
         "from scrapy.core.downloader import contextfactory, tls\n"
         "print(len(walks), inspect.stack is counted)\n"
@@ -37,7 +37,7 @@ def test_the_download_handler_is_imported_without_walking_the_stack_and_as_scrap
 def test_the_collector_is_paused_for_start_up_only_and_start_up_objects_are_frozen() -> None:
     script = (
         "import gc\n"
-        "from crawler import startup\n"
+        "from common import startup\n"
         "startup.begin()\n"
         "paused = not gc.isenabled()\n"
         "startup.end()\n"
@@ -60,7 +60,7 @@ def test_a_crawl_runs_with_the_collector_on_at_the_crawl_pace(tmp_path: Path) ->
     report, _ = crawl_reporting_at_engine_start(
         config,
         "(gc.isenabled(), gc.get_freeze_count() > 0, gc.get_threshold()[0])",
-        first="import gc\nfrom crawler import startup\nstartup.begin()",
+        first="import gc\nfrom common import startup\nstartup.begin()",
     )
     assert report == "(True, True, 10000)"
 

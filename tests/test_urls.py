@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.urls import canonicalize, on_domains
+from common.urls import canonicalize, on_domains
 
 CANONICAL = "https://news.example.org/2024/03/05/story.html"
 

@@ -7,9 +7,9 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from crawler import startup
+from common import startup
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
-from pipelines.pool import ExtractionPool
+from pipelines.extraction.pool import ExtractionPool
 
 if TYPE_CHECKING:
     from crawler.config import Config, SourceConfig
@@ -41,7 +41,7 @@ def _crawl(
     from crawler.locks import source_lock
     from crawler.runner import CrawlResult, run_crawls
     from crawler.summary import print_summary
-    from pipelines import schema
+    from pipelines.storage import schema
 
     # An unreachable or outdated database stops the command here, with its own message (exit 1).
     schema.prepare(config.database)

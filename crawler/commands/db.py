@@ -8,7 +8,7 @@ from crawler.commands.common import EXIT_FAILED, EXIT_OK, load
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from pipelines import schema
+    from pipelines.storage import schema
 
     config = load(args)
     before, after = schema.upgrade(config.database, args.revision)
@@ -21,7 +21,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    from pipelines import schema
+    from pipelines.storage import schema
 
     config = load(args)
     revision, head = schema.current(config.database), schema.head()
@@ -36,8 +36,8 @@ def _current(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pipelines import schema, spool
-    from pipelines.database import Store
+    from pipelines.storage import schema, spool
+    from pipelines.storage.database import Store
 
     config = load(args)
     schema.prepare(config.database)

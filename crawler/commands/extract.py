@@ -26,9 +26,9 @@ def _fetch(url: str, settings: CrawlSettings) -> tuple[bytes, str | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from common.decoding import BinaryBody, decode_html
     from crawler.config import CrawlSettings
-    from crawler.decoding import BinaryBody, decode_html
-    from pipelines.extraction import extract_article
+    from pipelines.extraction.article import extract_article
 
     target = args.target
     content_type: str | None = None

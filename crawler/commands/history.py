@@ -10,9 +10,9 @@ from crawler.commands.common import EXIT_FAILED, EXIT_OK, load
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines import schema
-    from pipelines.database import Store
-    from pipelines.revisions import history
+    from pipelines.storage import schema
+    from pipelines.storage.database import Store
+    from pipelines.storage.history import history
 
     config = load(args)
     schema.prepare(config.database)  # refuses an outdated database with the command to run

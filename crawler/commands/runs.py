@@ -12,7 +12,7 @@ from crawler.table import print_table, when
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.database import Store
+    from pipelines.storage.database import Store
 
     config = load(args)
     if args.limit < 1:

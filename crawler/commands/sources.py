@@ -13,15 +13,15 @@ from crawler.table import print_table, when
 
 def run(args: argparse.Namespace) -> int:
     from crawler.daemon.status import read_status
-    from pipelines.database import Store
-    from pipelines.resume import resume_state
+    from pipelines.storage.database import Store
+    from pipelines.storage.resume import resume_state
 
     config = load(args)
     store = Store(config.database)
     try:
         store.create_schema()
         last = store.last_runs()
-        resume = resume_state(store, config.sources.values())
+        resume = resume_state(store, {s.name: s.seeds() for s in config.sources.values()})
     finally:
         store.close()
     # Next runs are known only to a running daemon, which writes them down for us.

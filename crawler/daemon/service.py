@@ -38,8 +38,8 @@ from crawler.daemon.logs import fields
 from crawler.daemon.status import status_path, write_status
 from crawler.locks import daemon_lock, source_lock
 from crawler.schedule import parse_schedule
-from pipelines.database import ABANDONED, Store
-from pipelines.models import CrawlRun, utcnow
+from pipelines.storage.database import ABANDONED, Store
+from pipelines.storage.models import CrawlRun, utcnow
 
 log = logging.getLogger("newsmill.daemon")
 crawl_log = logging.getLogger("newsmill.crawl")

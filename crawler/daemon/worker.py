@@ -18,8 +18,8 @@ from typing import Any
 
 from crawler.config import Config
 from crawler.locks import source_lock
-from pipelines import schema
-from pipelines.schema import DatabaseError
+from pipelines.storage import schema
+from pipelines.storage.schema import DatabaseError
 
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 # Log lines as "LEVEL|logger|message", so the daemon can log them again at their level.

@@ -22,16 +22,17 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
+from common.items import PageItem, PageSkipped
+from common.urls import canonicalize, host_of, on_domains, site_key
 from crawler import failures
 from crawler.config import Config, SourceConfig, load_config
 from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitemap_urls_from_robots
-from crawler.items import PageItem, PageSkipped
 from crawler.settings import settings_for
-from crawler.urls import canonicalize, host_of, on_domains, site_key
-from pipelines import failures as failed_urls
-from pipelines import revisions, stats
-from pipelines.database import Store
-from pipelines.models import utcnow
+from pipelines import stats
+from pipelines.storage import failures as failed_urls
+from pipelines.storage import history
+from pipelines.storage.database import Store
+from pipelines.storage.models import utcnow
 
 # A 304 reaches the callbacks (which then have nothing to do) instead of failing as an error.
 _CONDITIONAL = {"validators": "conditional", "handle_httpstatus_list": [304]}
@@ -114,7 +115,7 @@ class NewsSpider(Spider):
         if not self.source.recheck:
             return []
         assert self.store is not None
-        return revisions.recent_urls(self.store, self.source.name, utcnow() - self.source.recheck)
+        return history.recent_urls(self.store, self.source.name, utcnow() - self.source.recheck)
 
     def closed(self, reason: str) -> None:
         if self.store is not None:

@@ -1,6 +1,6 @@
 """The near-duplicate index in the database: which new texts retell a stored article.
 
-Each stored article's band buckets (pipelines.fingerprint) are rows of the indexed
+Each stored article's band buckets (common.fingerprint) are rows of the indexed
 fingerprint_bands table; a new text's candidates are the articles sharing a bucket with it,
 found by one index query per batch, and confirmed by their exact shingle similarity.
 """
@@ -15,8 +15,8 @@ from typing import cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from pipelines.fingerprint import Fingerprint, fingerprint, first_match
-from pipelines.models import Article, FingerprintBand
+from common.fingerprint import Fingerprint, fingerprint, first_match
+from pipelines.storage.models import Article, FingerprintBand
 
 _CHUNK = 500  # bound parameters per IN (...), well under every driver's limit
 # The table itself, for a plain executemany INSERT without the ORM's bulk machinery.

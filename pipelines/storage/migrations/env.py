@@ -1,4 +1,4 @@
-"""Alembic's environment for newsmill: always run in code by pipelines.schema, on a connection
+"""Alembic's environment for newsmill: always run in code by pipelines.storage.schema, on a connection
 it hands over, so no alembic.ini and no working directory matter."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from pipelines.models import Base
+from pipelines.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

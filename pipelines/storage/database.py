@@ -9,108 +9,23 @@ after the other (Store._one_batch_at_a_time), so a near-duplicate is caught acro
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipelines import neardup, revisions
-from pipelines.fingerprint import Fingerprint
-from pipelines.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
+from pipelines.storage import neardup, revisions, schema
+from pipelines.storage.engine import make_engine
+from pipelines.storage.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
+from pipelines.storage.records import ArticleRecord
 
-SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite connection waits for another's lock
 # The error of a run closed by the next crawl of its source, not by its own.
 ABANDONED = "abandoned: its crawl process ended without closing it"
 # PostgreSQL's advisory lock that one batch of articles holds while it is checked and written;
 # named like crawler.locks names its own (64-bit keys from the name).
 STORE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"newsmill:store").digest()[:8], "big", signed=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # The busy timeout makes a second writer wait for the lock instead of failing.
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000:.0f}")
-    _use_wal(cursor)
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _use_wal(cursor: sqlite3.Cursor) -> None:
-    """WAL lets readers (export, the daemon) run beside a writing crawl.
-
-    WAL is stored in the file, so only a new database needs the switch. Two processes opening
-    one new file at once can both try it; SQLite then answers "database is locked" at once,
-    without waiting on its busy handler (waiting could deadlock), so the wait is here."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def make_engine(database_url: str) -> Engine:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    # libpq: a server that stops answering (rather than refusing) still fails a write within
-    # seconds, so the store falls back to its buffer and spool instead of hanging the crawl.
-    libpq = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
-    connect_args = libpq if url.get_backend_name() == "postgresql" else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-
-
-@dataclass(slots=True)
-class ArticleRecord:
-    """One extracted article on its way into the store."""
-
-    source: str
-    url: str  # canonical
-    text: str
-    content_hash: str
-    fetched_at: datetime
-    title: str | None = None
-    authors: list[str] = field(default_factory=list)
-    published_at: datetime | None = None
-    language: str | None = None
-    description: str | None = None
-    image: str | None = None
-    tags: list[str] = field(default_factory=list)
-    aliases: list[str] = field(default_factory=list)  # other canonical URLs it was reached by
-    recheck: bool = False  # a re-fetch of a stored article: a changed text is a new revision
-    fingerprint: Fingerprint | None = None  # made in the extraction worker, off this process
-
-    def columns(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "url": self.url,
-            "title": self.title,
-            "authors": self.authors,
-            "published_at": self.published_at,
-            "language": self.language,
-            "description": self.description,
-            "image": self.image,
-            "tags": self.tags,
-            "text": self.text,
-            "content_hash": self.content_hash,
-            "first_seen_at": self.fetched_at,
-            "fetched_at": self.fetched_at,
-        }
 
 
 class Store:
@@ -133,8 +48,6 @@ class Store:
 
     def create_schema(self) -> None:
         """A new database is created at the current schema revision; an outdated one is refused."""
-        from pipelines import schema  # schema builds its engines with make_engine, from here
-
         schema.prepare(self.engine.url)
 
     def close(self) -> None:
@@ -212,7 +125,7 @@ class Store:
                 if id(record) in retold_in_batch:
                     owner = owners.get(retold_in_batch[id(record)].content_hash)
                 owner = owner or owners.get(record.content_hash)
-                if owner is None:  # a known URL whose text changed: pipelines.revisions keeps those
+                if owner is None:  # a known URL whose text changed: pipelines.storage.revisions keeps those
                     continue
                 for url in (record.url, *record.aliases):
                     url_rows.setdefault(

@@ -8,7 +8,7 @@ come from the same desk and share stock phrases. MinHash estimates that similari
 with probability 1 - (1 - s^4)^32 (0.87 at s = 0.5, above 0.99 at s = 0.65, about 1 in
 100 at s = 0.13, the most that two distinct generated stories share). Each band is
 hashed into one 64-bit bucket stored in an indexed column, so finding the candidates for
-a new article is an index lookup whatever the size of the store (pipelines.neardup). A
+a new article is an index lookup whatever the size of the store (pipelines.storage.neardup). A
 candidate becomes a duplicate only after the exact shingle similarity of the two texts is
 checked, so a bucket collision never merges two stories.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from pipelines.contenthash import words
+from common.contenthash import words
 
 if TYPE_CHECKING:
     import numpy as np

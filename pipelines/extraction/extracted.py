@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.fingerprint import Fingerprint
+    from common.fingerprint import Fingerprint
 
 MIN_ARTICLE_CHARS = 400  # below this a page with no article markup is judged not an article
 

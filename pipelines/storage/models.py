@@ -121,7 +121,7 @@ class ArticleRevision(Base):
 
 
 class FingerprintBand(Base):
-    """One LSH bucket of an article's near-duplicate fingerprint (pipelines.fingerprint):
+    """One LSH bucket of an article's near-duplicate fingerprint (common.fingerprint):
     candidates for a new text are the articles sharing any of its buckets, an index lookup."""
 
     __tablename__ = "fingerprint_bands"

@@ -6,7 +6,7 @@ Create Date: 2026-11-29
 
 Frozen copy of the first schema: migrations never import the models, so a later change to
 the models cannot rewrite history. Constraint names follow the naming convention in
-pipelines.models, so later revisions can drop or alter them on both dialects.
+pipelines.storage.models, so later revisions can drop or alter them on both dialects.
 """
 
 from __future__ import annotations

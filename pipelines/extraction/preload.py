@@ -11,7 +11,7 @@ import warnings
 from multiprocessing import forkserver
 from types import FrameType
 
-from pipelines.pool import EXTRACTION_NICENESS
+from pipelines.extraction.pool import EXTRACTION_NICENESS
 
 
 def _in_forkserver() -> bool:
@@ -26,17 +26,17 @@ def _in_forkserver() -> bool:
 
 IN_FORKSERVER = _in_forkserver()
 if IN_FORKSERVER:
-    # The workers' lower priority (see pipelines.pool), set before the imports below, which are
+    # The workers' lower priority (see pipelines.extraction.pool), set before the imports below, which are
     # most of the forkserver's start-up; every worker forked from here inherits it. Only here:
-    # a process without privileges cannot raise its priority again, and pipelines.preload
+    # a process without privileges cannot raise its priority again, and pipelines.extraction.preload
     # imported elsewhere (tests, tools) must not lower it.
     os.nice(EXTRACTION_NICENESS)
 
-from crawler import startup  # noqa: E402 (after the priority is lowered)
-from pipelines.worker import warm_up  # noqa: E402
+from common import startup  # noqa: E402 (after the priority is lowered)
+from pipelines.extraction.worker import warm_up  # noqa: E402
 
 # Each worker runs the parent's main module again, as __mp_main__ (multiprocessing does, to
-# find functions pickled by reference); pipelines.pool has the forkserver import it first,
+# find functions pickled by reference); pipelines.extraction.pool has the forkserver import it first,
 # so that this is cheap, and runpy warns that the module is already imported. It is meant.
 warnings.filterwarnings("ignore", message=r".* found in sys\.modules after import of package",
                         category=RuntimeWarning)

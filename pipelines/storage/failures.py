@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from pipelines.database import Store
-from pipelines.models import FailedUrl, url_hash, utcnow
+from pipelines.storage.database import Store
+from pipelines.storage.models import FailedUrl, url_hash, utcnow
 
 # (first wait, longest wait)
 TRANSIENT = (timedelta(minutes=15), timedelta(days=1))

@@ -23,7 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.database import ArticleRecord, Store
+from pipelines.storage.database import Store
+from pipelines.storage.records import ArticleRecord
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -38,7 +39,7 @@ _FIELDS = {f.name for f in dataclasses.fields(ArticleRecord)} - {"fingerprint"}
 
 def database_key(database_url: str) -> str:
     """Which database a spool file belongs to: its URL without the password."""
-    from pipelines.schema import safe_url
+    from pipelines.storage.schema import safe_url
 
     return safe_url(database_url)
 

@@ -7,11 +7,11 @@ the database, so that a worker loads only what extraction needs.
 
 from __future__ import annotations
 
-from crawler.decoding import BinaryBody, decode_html
-from pipelines.contenthash import content_hash
-from pipelines.extracted import PageResult
-from pipelines.extraction import extract_article
-from pipelines.fingerprint import fingerprint
+from common.contenthash import content_hash
+from common.decoding import BinaryBody, decode_html
+from common.fingerprint import fingerprint
+from pipelines.extraction.article import extract_article
+from pipelines.extraction.extracted import PageResult
 
 
 def process_page(body: bytes, content_type: str | None, url: str) -> PageResult:

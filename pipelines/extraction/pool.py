@@ -7,7 +7,7 @@ process pool sized to the cores.
 Starting the pool is most of a second of imports. It is started as early as the crawl
 process knows it will crawl, so that this overlaps the process's own start-up on another
 core, and it never blocks the reactor: the forkserver does the imports (and one warm-up
-extraction, see pipelines.preload) while a helper thread waits for the workers.
+extraction, see pipelines.extraction.preload) while a helper thread waits for the workers.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.extracted import PageResult
+    from pipelines.extraction.extracted import PageResult
 
 
 # How much lower the workers (and the forkserver they are forked from, which sets it in
-# pipelines.preload) run than the crawl process. While the crawl starts, the forkserver's
+# pipelines.extraction.preload) run than the crawl process. While the crawl starts, the forkserver's
 # imports (most of half a second) compete for the CPU with the crawl process's own, which come
 # first on the way to any page: every page is downloaded there before a worker can extract it.
 # During the crawl the crawl process is what keeps the workers fed (downloads, hand-offs,
@@ -80,7 +80,7 @@ class ExtractionPool:
             spawned.set_result(None)
 
     async def process(self, body: bytes, content_type: str | None, url: str) -> PageResult:
-        """One page through pipelines.worker.process_page, in a worker process.
+        """One page through pipelines.extraction.worker.process_page, in a worker process.
 
         A worker that dies (a crash in a C library, the kernel's OOM killer) breaks the whole
         executor: the pages it held raise BrokenProcessPool, and a new executor takes the
@@ -104,9 +104,9 @@ class ExtractionPool:
 
 
 def _process_page(body: bytes, content_type: str | None, url: str) -> PageResult:
-    """pipelines.worker.process_page, named from here: the crawl process pickles a reference
+    """pipelines.extraction.worker.process_page, named from here: the crawl process pickles a reference
     to this function, and so imports this module, not the extraction libraries."""
-    from pipelines.worker import process_page  # preloaded in the worker: no import cost
+    from pipelines.extraction.worker import process_page  # preloaded in the worker: no import cost
 
     return process_page(body, content_type, url)
 
@@ -118,4 +118,4 @@ def _preload_modules() -> list[str]:
     functions pickled by reference): preloaded, it is imported once, not once per worker."""
     main = sys.modules["__main__"]
     name = getattr(getattr(main, "__spec__", None), "name", None)
-    return ["__main__", *([name] if name else []), "pipelines.preload"]
+    return ["__main__", *([name] if name else []), "pipelines.extraction.preload"]

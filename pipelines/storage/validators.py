@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pipelines.database import Store
-from pipelines.models import HttpValidator, url_hash, utcnow
+from pipelines.storage.database import Store
+from pipelines.storage.models import HttpValidator, url_hash, utcnow
 
 
 @dataclass(frozen=True, slots=True)

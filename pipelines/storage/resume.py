@@ -7,26 +7,25 @@ start pages) and what is stored: articles, their other URLs, articles with corre
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 
-from crawler.config import SourceConfig
-from pipelines import validators
-from pipelines.database import Store
-from pipelines.models import Article, ArticleUrl, HttpValidator
+from pipelines.storage import validators
+from pipelines.storage.database import Store
+from pipelines.storage.models import Article, ArticleUrl, HttpValidator
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def resume_state(store: Store, sources: Iterable[SourceConfig]) -> dict[str, dict[str, Any]]:
-    """Per source name: last_run (a crawl-run record or None), newest_article_at,
-    articles, other_urls, revised, validators ({url: {etag, last_modified, checked_at}})."""
-    chosen = list(sources)
-    names = [s.name for s in chosen]
+def resume_state(store: Store, seeds: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:
+    """For each source (its name and its seed URLs): last_run (a crawl-run record or None),
+    newest_article_at, articles, other_urls, revised, validators ({url: {etag, last_modified,
+    checked_at}})."""
+    names = list(seeds)
     last_runs = store.last_runs()
     with store.sessions() as session:
         per_source = {
@@ -59,22 +58,22 @@ def resume_state(store: Store, sources: Iterable[SourceConfig]) -> dict[str, dic
             ).all()
         )
     state: dict[str, dict[str, Any]] = {}
-    for source in chosen:
-        count, newest, seen, revised = per_source.get(source.name, (0, None, None, 0))
-        seeds = validators.for_urls(store, source.seeds())
-        run = last_runs.get(source.name)
-        state[source.name] = {
+    for name, urls in seeds.items():
+        count, newest, seen, revised = per_source.get(name, (0, None, None, 0))
+        kept_for_seeds = validators.for_urls(store, urls)
+        run = last_runs.get(name)
+        state[name] = {
             "last_run": run.as_dict() if run else None,
             # A feed's or page's own date when any article stated one; else when newsmill
             # first saw the newest article.
             "newest_article_at": _iso(newest or seen),
             "articles": int(count or 0),
-            "other_urls": int(other_urls.get(source.name, 0)),
+            "other_urls": int(other_urls.get(name, 0)),
             "revised": int(revised or 0),
-            "validators_kept": int(kept.get(source.name, 0)),
+            "validators_kept": int(kept.get(name, 0)),
             "validators": {
                 url: {"etag": v.etag, "last_modified": v.last_modified, "checked_at": _iso(v.checked_at)}
-                for url, v in seeds.items()
+                for url, v in kept_for_seeds.items()
             },
         }
     return state

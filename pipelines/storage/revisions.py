@@ -2,28 +2,25 @@
 
 The article row always holds the latest text; each text it replaced moves to
 `article_revisions` with its number, hash and fetch time, so an article never corrected
-costs no second copy of its text, and `newsmill history URL` can show every version.
+costs no second copy of its text, and `newsmill history URL` can show every version
+(pipelines.storage.history reads them back).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crawler.urls import canonicalize
-from pipelines import fingerprint, neardup
-from pipelines.models import Article, ArticleRevision, ArticleUrl, url_hash
+from common import fingerprint
+from pipelines.storage import neardup
+from pipelines.storage.models import Article, ArticleRevision, ArticleUrl, url_hash
+from pipelines.storage.records import ArticleRecord
 
-if TYPE_CHECKING:  # the store calls in here, inside its own transactions
+if TYPE_CHECKING:
     from sqlalchemy import CursorResult
-
-    from pipelines.database import ArticleRecord, Store
 
 REVISED, UNCHANGED, UNKNOWN = "revised", "unchanged", "unknown"
 
@@ -93,66 +90,3 @@ def apply(session: Session, records: Sequence[ArticleRecord]) -> list[str]:
     session.flush()
     neardup.index(session, reindex, replace=True)
     return outcome
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    revision: int
-    fetched_at: datetime
-    content_hash: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    article_id: int
-    url: str  # the article's own URL (the one asked for may be an alias of it)
-    title: str | None
-    versions: list[Version]  # oldest first; the last is what the article shows now
-
-    def diffs(self) -> list[tuple[Version, Version, list[str]]]:
-        """Each version beside the one before it, as a unified diff by paragraph."""
-        out = []
-        for old, new in zip(self.versions, self.versions[1:], strict=False):
-            lines = difflib.unified_diff(
-                old.text.splitlines(),
-                new.text.splitlines(),
-                fromfile=f"revision {old.revision}",
-                tofile=f"revision {new.revision}",
-                lineterm="",
-            )
-            out.append((old, new, list(lines)))
-        return out
-
-
-def history(store: Store, url: str) -> History | None:
-    """Every stored version of the article known by `url` (its own URL or an alias)."""
-    key = url_hash(canonicalize(url) or url)
-    with store.sessions() as session:
-        article = session.scalar(
-            select(Article)
-            .join(ArticleUrl, ArticleUrl.article_id == Article.id)
-            .where(ArticleUrl.url_hash == key)
-        )
-        if article is None:
-            return None
-        older = session.scalars(
-            select(ArticleRevision)
-            .where(ArticleRevision.article_id == article.id)
-            .order_by(ArticleRevision.revision)
-        )
-        versions = [Version(r.revision, r.fetched_at, r.content_hash, r.text) for r in older]
-        versions.append(Version(article.revision, article.fetched_at, article.content_hash, article.text))
-        return History(article.id, article.url, article.title, versions)
-
-
-def recent_urls(store: Store, source: str, since: datetime) -> list[str]:
-    """The source's articles first seen at or after `since`: those a recheck fetches again."""
-    with store.sessions() as session:
-        return list(
-            session.scalars(
-                select(Article.url)
-                .where(Article.source == source, Article.first_seen_at >= since)
-                .order_by(Article.first_seen_at.desc())
-            )
-        )

@@ -29,8 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from pipelines.database import make_engine
-from pipelines.models import Base
+from pipelines.storage.engine import make_engine
+from pipelines.storage.models import Base
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig

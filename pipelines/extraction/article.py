@@ -19,7 +19,7 @@ from trafilatura.utils import (
     load_html,
 )
 
-from pipelines.body import (
+from pipelines.extraction.body import (
     body_from_jsonld,
     clean_lines,
     drop_scripts,
@@ -27,8 +27,8 @@ from pipelines.body import (
     normalise,
     prune_boilerplate,
 )
-from pipelines.extracted import MIN_ARTICLE_CHARS, Extracted
-from pipelines.metadata import (
+from pipelines.extraction.extracted import MIN_ARTICLE_CHARS, Extracted
+from pipelines.extraction.metadata import (
     ARTICLE_TYPES,
     PageMetadata,
     detect_language,
