@@ -33,7 +33,7 @@ from pathlib import Path
 import trafilatura
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extraction import Page, load_pages
+from evalsets import Page, load_pages
 from scoring import score_page, summarize
 
 ROOT = Path(__file__).resolve().parent.parent

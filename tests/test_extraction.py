@@ -16,7 +16,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from bench.scoring import score_page, summarize
+from bench.scoring import score_page, score_snippets, summarize, summarize_snippets
 from pipelines.extraction.article import Extracted, extract_article, parse_html
 from pipelines.extraction.body import clean_lines, drop_scripts, wants_full_cascade
 from pipelines.extraction.metadata import parse_datetime, split_authors
@@ -434,6 +434,19 @@ def test_scorer_counts_extra_and_missing_text() -> None:
     assert 0 < summary.f1 < 1
     assert score_page(truth, "nothing in common here at all").recall == 0.0
 
+
+
+def test_snippet_scorer_pools_found_and_leaked_snippets_over_pages() -> None:
+    text = "Intro sentence here. The body goes on. Final words."
+    page = score_snippets(["Intro sentence", "Final words.", "Not there"], ["Impressum", "body goes"],
+                          text)
+    assert (page.tp, page.fn, page.fp, page.tn) == (2, 1, 1, 1)
+    assert page.f1 == pytest.approx(4 / 6)
+    perfect = score_snippets(["Intro"], ["Menu"], text)
+    summary = summarize_snippets([page, perfect])
+    assert summary.precision == pytest.approx(3 / 4)  # pooled: 3 found, 1 leaked
+    assert summary.recall == pytest.approx(3 / 4)
+    assert score_snippets(["a"], [], "").f1 == 0.0
 
 def test_a_page_that_declares_another_type_is_not_an_article() -> None:
     prose = "<p>" + "We are a newsroom of forty people covering the city and its region. " * 12 + "</p>"
