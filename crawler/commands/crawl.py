@@ -47,7 +47,7 @@ def _crawl(
     schema.prepare(config.database)
     # The daemon's crawls take the same per-source locks: a source is never crawled twice at once.
     locks = {s.name: source_lock(config.database, s.name) for s in sources}
-    busy = _wait_for(locks, args.wait)
+    busy = wait_for(locks, args.wait)
     for name in busy:
         print(f"newsmill: {name} is being crawled by {locks[name].holder()}; skipped", file=sys.stderr)
     results: list[CrawlResult] = []
@@ -69,7 +69,7 @@ def _crawl(
     return EXIT_OK if not busy and all(r.status == "ok" for r in results) else EXIT_FAILED
 
 
-def _wait_for(locks: dict[str, Lock], wait: float) -> list[str]:
+def wait_for(locks: dict[str, Lock], wait: float) -> list[str]:
     """Take every lock, waiting up to `wait` seconds for those held elsewhere; the names of
     those still held when the wait is over. A crawl that waited finds stored what the other
     one stored, and fetches only what is left."""

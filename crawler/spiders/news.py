@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from common.items import PageItem, PageSkipped
 from common.urls import canonicalize, host_of, on_domains, site_key
 from crawler import failures
+from crawler.backfill.window import Window
 from crawler.config import Config, SourceConfig, load_config
 from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitemap_urls_from_robots
 from crawler.settings import settings_for
@@ -73,6 +74,8 @@ class NewsSpider(Spider):
         # Article URLs listed beyond what Scrapy's scheduler is given at a time (url, entry,
         # listed as an article, listed by): handed over whenever the crawl runs dry.
         self.backlog: deque[tuple[str, Entry, bool, str]] = deque()
+        # A backfill part (NEWSMILL_BACKFILL_PART): one sitemap, articles of these dates only.
+        self.window: Window | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -94,6 +97,14 @@ class NewsSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.store = Store(self.settings["NEWSMILL_DATABASE"])
+        part = self.settings.getdict("NEWSMILL_BACKFILL_PART")
+        if part:
+            # Read in full, never answered by a 304: a backfill wants what the sitemap lists,
+            # whatever the regular runs have seen of it.
+            self.window = Window.from_key(part["window"])
+            yield Request(part["url"], self.parse_sitemap, errback=self.on_error,
+                          meta={"seed": True}, dont_filter=True)
+            return
         for url in self.source.feeds:
             yield self._seed(url, self.parse_feed)
         for url in self.source.sitemaps:
@@ -159,8 +170,11 @@ class NewsSpider(Spider):
             kind, entries = parse_sitemap(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
             if kind == "sitemapindex":
                 for entry in entries:
-                    # A sitemap last changed before max_age lists nothing young enough.
-                    if not self._too_old(entry):
+                    # A sitemap last changed before max_age (or the backfill's first day)
+                    # lists nothing young enough.
+                    if self.window is not None and not self.window.changed_since_start(entry.published):
+                        stats.skip(self.crawler.stats, "sitemap older than the backfill's dates")
+                    elif not self._too_old(entry):
                         yield from self._sitemap_request(entry.url)
             else:
                 yield from self._article_requests(entries, listed=False, via=response.url)
@@ -170,7 +184,8 @@ class NewsSpider(Spider):
     def _sitemap_request(self, url: str) -> Iterator[Request]:
         canonical = canonicalize(url)
         if canonical and on_domains(canonical, self.domains):
-            yield Request(canonical, self.parse_sitemap, errback=self.on_error, meta=dict(_CONDITIONAL))
+            meta = {} if self.window is not None else dict(_CONDITIONAL)
+            yield Request(canonical, self.parse_sitemap, errback=self.on_error, meta=meta)
 
     def parse_listing(self, response: Response) -> Iterator[Request]:
         self._answered(response)
@@ -197,6 +212,8 @@ class NewsSpider(Spider):
         return any(p.search(url) for p in self.articles)
 
     def _too_old(self, entry: Entry) -> bool:
+        if self.window is not None:  # a backfill asks for its own dates, however old
+            return False
         max_age: timedelta | None = self.source.max_age
         return bool(max_age and entry.published and entry.published < utcnow() - max_age)
 
@@ -209,11 +226,14 @@ class NewsSpider(Spider):
             if self._too_old(entry):
                 stats.skip(self.crawler.stats, "older than max_age")
                 continue
+            if self.window is not None and not self.window.holds(entry.published):
+                stats.skip(self.crawler.stats, "outside the backfill's dates")
+                continue
             url = canonicalize(entry.url)
             if not url or url in self.scheduled or not on_domains(url, self.domains):
                 continue
             is_article = self._is_article(url)
-            if not is_article and any(p.search(url) for p in self.follow):
+            if not is_article and any(p.search(url) for p in self.follow) and self.window is None:
                 # A feed or sitemap entry matching `follow` is read as a listing page.
                 self.scheduled.add(url)
                 yield Request(url, self.parse_listing, errback=self.on_error, meta=dict(_CONDITIONAL))

@@ -195,3 +195,36 @@ class CrawlRun(Base):
             "errors": dict(self.errors or {}),
             "error": self.error,
         }
+
+
+class BackfillPart(Base):
+    """One part of a source's backfill: a sitemap listing articles (a child of a sitemap
+    index, a news sitemap), crawled on its own and marked done, so a backfill of years of
+    sitemaps resumes where it stopped and can be spread over a cluster's workers."""
+
+    __tablename__ = "backfill_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    # The dates asked for, as "SINCE..UNTIL" (ISO dates, either side empty): the same sitemap
+    # backfilled for another range is another part.
+    window: Mapped[str] = mapped_column(String(60))
+    url_hash: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text)
+    lastmod: Mapped[datetime | None]  # as the sitemap index gave it
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending running done failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    pages: Mapped[int] = mapped_column(default=0)
+    new: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(200))  # host:pid that crawled it last
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("source", "window", "url_hash", name="uq_backfill_parts_part"),
+        Index("ix_backfill_parts_source_status", "source", "status"),
+    )

@@ -505,6 +505,32 @@ class NewsSite:
                 '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
                 + "\n".join(urls) + "\n</urlset>\n")
 
+    def archive_months(self) -> list[str]:
+        """The months ("2024-03") the main articles were published in, newest first."""
+        return sorted({f"{a.published:%Y-%m}" for a in self.main_articles()}, reverse=True)
+
+    def render_archive_index(self) -> str:
+        """A sitemap index of one child sitemap per month of publication, each with the
+        lastmod of its newest article, as newspapers lay their archives out."""
+        entries = []
+        for month in self.archive_months():
+            newest = max(a.modified for a in self.main_articles() if f"{a.published:%Y-%m}" == month)
+            entries.append(f"<sitemap><loc>{{{{BASE}}}}/archive/sitemap-{month}.xml</loc>"
+                           f"<lastmod>{newest.isoformat()}</lastmod></sitemap>")
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                + "\n".join(entries) + "\n</sitemapindex>\n")
+
+    def render_archive_month(self, month: str) -> str | None:
+        articles = [a for a in self.main_articles() if f"{a.published:%Y-%m}" == month]
+        if not articles:
+            return None
+        urls = "\n".join(f"<url><loc>{{{{BASE}}}}{xml_escape(a.path)}</loc>"
+                         f"<lastmod>{a.published.isoformat()}</lastmod></url>" for a in articles)
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                f"{urls}\n</urlset>\n")
+
     def render_robots(self) -> str:
         return ("User-agent: *\nDisallow: /private/\nDisallow: /search\n\n"
                 "User-agent: BadBot\nDisallow: /\n\n"
@@ -540,6 +566,12 @@ class NewsSite:
             if path == "/robots.txt":
                 return Page(body, "text/plain; charset=utf-8")
             return Page(body)
+        if path == "/archive/sitemap_index.xml":
+            return Page(self.render_archive_index(), XML_UTF8)
+        if path.startswith("/archive/sitemap-") and path.endswith(".xml"):
+            month = self.render_archive_month(path.removeprefix("/archive/sitemap-").removesuffix(".xml"))
+            if month is not None:
+                return Page(month, XML_UTF8)
         if path.startswith("/section/"):
             section = self.render_section(path.removeprefix("/section/"))
             if section is not None:
