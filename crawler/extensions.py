@@ -81,7 +81,8 @@ class RunRecorder:
         self.crawler.stats.set_value(stats.STATUS, self.status)
         if error:
             self.crawler.stats.set_value(stats.ERROR, error)
-        counts = stats.counts(self.crawler.stats.get_stats())
+        values = self.crawler.stats.get_stats()
+        counts = {**stats.counts(values), "extraction": stats.extraction(values)}
         if self.run_id is not None:
             try:
                 self.store.finish_run(self.run_id, self.status, counts, error)

@@ -78,11 +78,12 @@ class ExtractPipeline:
             raise PageSkipped(reason, item.url)
         extracted = result.extracted
         if not extracted.text:
-            stats.skip(self.crawler.stats, "no article text")
-            raise PageSkipped("no article text", item.url)
+            stats.skip(self.crawler.stats, stats.NO_TEXT)
+            raise PageSkipped(stats.NO_TEXT, item.url)
         if not extracted.is_article(item.listed_as_article):
             stats.skip(self.crawler.stats, "not an article")
             raise PageSkipped("not an article", item.url)
+        stats.extracted(self.crawler.stats, extracted)
         return ExtractedPage(item, extracted, result.content_hash, result.fingerprint)
 
     async def _extract(self, item: PageItem) -> PageResult:

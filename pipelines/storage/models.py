@@ -178,6 +178,9 @@ class CrawlRun(Base):
     # Among the duplicates: stored articles whose text had changed, kept as a new revision.
     # Last, where migration 0004 added it.
     revised: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What extraction made of the run's article pages (pipelines.stats.extraction), for
+    # source health; None for runs recorded before migration 0006 and runs that died early.
+    extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +197,7 @@ class CrawlRun(Base):
             "skipped": dict(self.skipped or {}),
             "errors": dict(self.errors or {}),
             "error": self.error,
+            "extraction": self.extraction,
         }
 
 
@@ -228,3 +232,17 @@ class BackfillPart(Base):
         UniqueConstraint("source", "window", "url_hash", name="uq_backfill_parts_part"),
         Index("ix_backfill_parts_source_status", "source", "status"),
     )
+
+
+class AlertMark(Base):
+    """What an alert has told so far: the health status it last announced for a source, or
+    the newest of a source's articles it has considered. In the database, so that a restarted
+    daemon neither repeats an alert nor loses one."""
+
+    __tablename__ = "alert_marks"
+
+    alert: Mapped[str] = mapped_column(String(64), primary_key=True)  # a hash of the alert's config
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str | None] = mapped_column(String(20))
+    article_id: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
