@@ -20,6 +20,7 @@ from msgspec import Meta, Struct, field
 
 from crawler.errors import ConfigError
 from crawler.schedule import parse_duration, parse_schedule
+from pipelines.health import Span, Thresholds
 
 DEFAULT_DATABASE = "sqlite:///data/newsmill.db"
 DATABASE_ENV = "NEWSMILL_DATABASE_URL"
@@ -38,8 +39,8 @@ class Seconds(float):
 
 def _decode(kind: type, value: Any) -> Any:
     # msgspec calls this for the types it does not know; a ValueError names the key.
-    if kind is Duration:
-        return Duration(seconds=parse_duration(value).total_seconds())
+    if kind is Duration or kind is Span:
+        return kind(seconds=parse_duration(value).total_seconds())
     if kind is Seconds:
         return Seconds(parse_duration(value).total_seconds())
     if kind is Path:
@@ -82,6 +83,7 @@ class SourceConfig(_Strict, frozen=True):
     max_runtime: Duration | None = None
     max_age: Duration | None = None
     recheck: Duration | None = None
+    health: Thresholds = field(default_factory=Thresholds)  # `health:` merged with the source's own
 
     def seeds(self) -> list[str]:
         return [*self.feeds, *self.sitemaps, *self.start_urls]
@@ -133,6 +135,7 @@ class Config(_Strict, frozen=True):
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    health: Thresholds = field(default_factory=Thresholds)
     sources: dict[str, SourceConfig] = {}
     path: Path | None = None
 
@@ -169,15 +172,19 @@ def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | No
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping with a `sources:` key")
     raw = dict(raw)
-    unknown = sorted(set(raw) - {"database", "crawl", "daemon", "store", "sources"})
+    known = ("database", "crawl", "daemon", "store", "health", "sources")
+    unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key (known: database, crawl, daemon, store, sources)")
+        raise ConfigError(f"{unknown[0]}: unknown key (known: {', '.join(known)})")
     defaults = raw.pop("crawl", None) or {}
+    health = raw.get("health") or {}
     sources = raw.pop("sources", None)
     if not isinstance(sources, dict) or not sources:
         raise ConfigError("sources: at least one source is needed")
     if not isinstance(defaults, dict):
         raise ConfigError("crawl: must be a mapping")
+    if not isinstance(health, dict):
+        raise ConfigError("health: must be a mapping")
     errors: list[str] = []
     # Each source on its own, so that an error names it (msgspec's locations leave out the
     # keys of a mapping), and every source's errors are told at once.
@@ -189,7 +196,15 @@ def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | No
         overrides = source.get("crawl") or {}
         if not isinstance(overrides, dict):
             raise ConfigError(f"{where}, key 'crawl': must be a mapping")
-        merged = {**source, "name": str(name), "crawl": {**defaults, **overrides}}
+        own_health = source.get("health") or {}
+        if not isinstance(own_health, dict):
+            raise ConfigError(f"{where}, key 'health': must be a mapping")
+        merged = {
+            **source,
+            "name": str(name),
+            "crawl": {**defaults, **overrides},
+            "health": {**health, **own_health},
+        }
         converted, error = _convert(merged, SourceConfig, where)
         if converted is None:
             errors.append(error or where)

@@ -63,17 +63,14 @@ def _median_length(values: dict[str, Any]) -> int | None:
 
 
 def extraction(values: dict[str, Any]) -> dict[str, Any]:
-    """A run's extraction stats: article pages, the share of them with no article text, the
-    share of extracted articles that had each field, their median body length. Shares are
-    None when there is nothing to divide by."""
-    pages = int(values.get(PAGES, 0))
-    articles = int(values.get(EXTRACTED, 0))
-    no_text = int(values.get(SKIPPED + NO_TEXT, 0))
+    """A run's extraction stats, as counts that add up across runs: article pages, those with
+    no article text, articles extracted, how many had each field, and their median body length
+    (None without articles)."""
     return {
-        "pages": pages,
-        "articles": articles,
-        "no_text": round(no_text / pages, 4) if pages else None,
-        "fill": {f: round(int(values.get(FILLED + f, 0)) / articles, 4) for f in FIELDS} if articles else {},
+        "pages": int(values.get(PAGES, 0)),
+        "no_text": int(values.get(SKIPPED + NO_TEXT, 0)),
+        "articles": int(values.get(EXTRACTED, 0)),
+        "filled": {f: int(values.get(FILLED + f, 0)) for f in FIELDS},
         "median_length": _median_length(values),
     }
 

@@ -65,6 +65,9 @@ class NewsSpider(Spider):
         self.articles = [re.compile(p) for p in source.articles]
         self.scheduled: set[str] = set()
         self.seed_errors: list[str] = []
+        # Seeds the host answered with an HTTP error, or robots.txt kept us from: reached, but
+        # of no use. When no seed did better, that is why the run failed.
+        self.seed_refusals: list[str] = []
         self.seed_answered = False
         self.store: Store | None = None
         self.failed: dict[str, failed_urls.Failure] = {}
@@ -88,10 +91,16 @@ class NewsSpider(Spider):
 
     @property
     def failure(self) -> str | None:
-        """Why the source as a whole could not be crawled, if none of its seeds answered."""
-        if self.seed_answered or not self.seed_errors:
+        """Why the source as a whole could not be crawled: no seed answered with something usable
+        (unreachable, refused with an HTTP error, disallowed by robots.txt, not XML)."""
+        if self.seed_answered:
             return None
-        return "unreachable: " + "; ".join(sorted(set(self.seed_errors)))
+        if self.seed_errors:
+            return "unreachable: " + "; ".join(sorted(set(self.seed_errors)))
+        if self.seed_refusals:
+            # "HTTP 403 on every seed" names the cause source health reports.
+            return " and ".join(sorted(set(self.seed_refusals))) + " on every seed"
+        return None
 
     # -- seeds --------------------------------------------------------------------------------
 
@@ -145,14 +154,15 @@ class NewsSpider(Spider):
     # -- discovery ----------------------------------------------------------------------------
 
     def parse_feed(self, response: Response) -> Iterator[Request]:
-        self._answered(response)
         if response.status == 304:
+            self._answered(response)
             return
         try:
             entries = parse_feed(response.body)
         except NotAFeed:
-            stats.skip(self.crawler.stats, "feed is not XML")
+            self._not_xml(response, "feed is not XML")
             return
+        self._answered(response)
         yield from self._article_requests(entries, listed=True, via=response.url)
 
     def parse_robots(self, response: Response) -> Iterator[Request]:
@@ -163,11 +173,16 @@ class NewsSpider(Spider):
             yield from self._sitemap_request(url)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
-        self._answered(response)
         if response.status == 304:
+            self._answered(response)
             return
         try:
             kind, entries = parse_sitemap(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        except NotAFeed:
+            self._not_xml(response, "sitemap is not XML")
+            return
+        self._answered(response)
+        try:
             if kind == "sitemapindex":
                 for entry in entries:
                     # A sitemap last changed before max_age (or the backfill's first day)
@@ -339,16 +354,21 @@ class NewsSpider(Spider):
         if response.meta.get("seed"):
             self.seed_answered = True
 
+    def _not_xml(self, response: Response, reason: str) -> None:
+        stats.skip(self.crawler.stats, reason)
+        if response.meta.get("seed"):  # reached, and of no use: moved, or replaced by a page?
+            self.seed_refusals.append(reason)
+
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         if request.meta.get("via"):
             self.incomplete.add(request.meta["via"])
-        if failure.check(HttpError) and request.meta.get("seed"):
-            self.seed_answered = True  # the host is up; the seed itself is broken
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             reason = failures.ignored_reason(failure.value)
             if reason == "disallowed by robots.txt":
                 stats.skip(self.crawler.stats, reason)
+                if request.meta.get("seed"):
+                    self.seed_refusals.append(reason)
                 return
         else:
             reason = failures.describe(failure)
@@ -356,8 +376,11 @@ class NewsSpider(Spider):
         if "entry" in request.meta and not request.meta.get("recheck"):
             # After redirects, the URL to remember is the one the article was listed under.
             self._failed(request.meta.get("redirect_urls", [request.url])[0], reason)
-        if request.meta.get("seed") and not failure.check(HttpError):
-            self.seed_errors.append(f"{request.url}: {reason}")
+        if request.meta.get("seed"):
+            if failure.check(HttpError):  # the host is up; the seed itself is refused or broken
+                self.seed_refusals.append(reason)
+            else:
+                self.seed_errors.append(f"{request.url}: {reason}")
         self.logger.info("%s: %s", request.url, reason)
 
     def item_dropped(self, item: Any, exception: BaseException) -> None:

@@ -222,6 +222,11 @@ class NewsSite:
         self._articles: dict[str, Article] = {}
         self._pages: dict[str, Page] = {}
         self._log: list[Request] = []
+        # Switches for a site that changes under a running crawler (source health tests):
+        # every request answered with this status (403: the site blocks us), or article pages
+        # served without their body text (a template change that breaks extraction).
+        self.refuse_with: int | None = None
+        self.bodyless = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         if fixtures:
@@ -372,7 +377,7 @@ class NewsSite:
             "TAGS": ", ".join(article.tags),
             "TAG_LINKS": " ".join(f'<a href="/tag/{t.lower().replace(" ", "-")}">{html.escape(t)}</a>'
                                   for t in article.tags),
-            "BODY": paragraphs,
+            "BODY": "" if self.bodyless else paragraphs,
             "RELATED": "\n".join(
                 f'<li><a href="{a.path}?utm_source=related&amp;utm_medium=web">'
                 f"{html.escape(a.title)}</a></li>" for a in related),
@@ -540,6 +545,8 @@ class NewsSite:
 
     def resolve(self, path: str) -> Page:
         """What the site answers for `path` right now (the handler's routing, callable directly)."""
+        if self.refuse_with is not None:
+            return Page(f"<html><body><h1>Error {self.refuse_with}</h1></body></html>", status=self.refuse_with)
         with self._lock:
             page = self._pages.get(path)
             article = self._articles.get(path)
