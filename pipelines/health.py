@@ -14,6 +14,7 @@ baseline is never judged on it.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -244,7 +245,7 @@ def _silence(
 ) -> tuple[str | None, datetime | None]:
     """A reason when no new article came for much longer than usual, and since when."""
     times = sorted(productive)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     if len(gaps) < t.silence_history or not runs:
         return None, None
     longest_usual = sorted(gaps)[int(0.9 * (len(gaps) - 1))]  # the 90th percentile gap
@@ -253,7 +254,7 @@ def _silence(
     # Only runs since then are evidence: a daemon that was down saw nothing either way.
     if now - last <= allowed or runs[-1].started_at - last <= allowed:
         return None, None
-    usual = statistics.median(gaps)
+    usual = sorted(gaps)[len(gaps) // 2]  # the median gap
     return (
         f"silence: no new article for {_span(now - last)} (usually one every {_span(usual)})",
         last + allowed,
@@ -283,9 +284,13 @@ def assess(
     runs that stored new articles (`productive`, reaching further back than `runs`)."""
     t = thresholds
     runs = [r for r in runs if r.status != "running"]
-    good = [r for r in runs if r.status == "ok" and trouble(r) is None]
-    last_good = good[-1].finished_at if good else None
     failed = _failures(runs)
+    broken, streak = _extraction(runs, t)
+    # A good run went well, and was not part of an extraction breakage that goes on.
+    good = [r for r in runs if r.status == "ok" and trouble(r) is None]
+    if broken:
+        good = [r for r in good if r.started_at < streak[0].started_at]
+    last_good = good[-1].finished_at if good else None
     reasons: list[str] = []
     starts: list[datetime] = []
     status = OK
@@ -293,7 +298,6 @@ def assess(
         reasons.append(f"{len(failed)} failed runs in a row: {trouble(failed[-1])}")
         starts.append(failed[0].started_at)
         status = FAILING
-    broken, streak = _extraction(runs, t)
     if broken:
         reasons.extend(broken)
         starts.append(streak[0].started_at)
@@ -306,6 +310,8 @@ def assess(
     if status == OK:
         # Since the run after the newest one that was not fine, as far as these runs tell.
         bad = [i for i, r in enumerate(runs) if trouble(r) is not None]
-        first = runs[bad[-1] + 1] if bad and bad[-1] + 1 < len(runs) else (runs[0] if runs and not bad else None)
+        first = (
+            runs[bad[-1] + 1] if bad and bad[-1] + 1 < len(runs) else (runs[0] if runs and not bad else None)
+        )
         return Health(source, OK, [], first.started_at if first else None, last_good)
     return Health(source, status, reasons, min(starts), last_good)

@@ -52,7 +52,9 @@ def extracted(stats: StatsCollector | None, article: Extracted) -> None:
 
 
 def _median_length(values: dict[str, Any]) -> int | None:
-    buckets = sorted((int(k.removeprefix(LENGTHS)), int(v)) for k, v in values.items() if k.startswith(LENGTHS))
+    buckets = sorted(
+        (int(k.removeprefix(LENGTHS)), int(v)) for k, v in values.items() if k.startswith(LENGTHS)
+    )
     total = sum(n for _, n in buckets)
     seen = 0
     for bucket, n in buckets:

@@ -53,7 +53,11 @@ GOOD: dict[str, Any] = {}
 NO_PAGES: dict[str, Any] = {"pages": 0, "new": 0, "extraction": extraction(pages=0)}
 BODYLESS: dict[str, Any] = {"extraction": extraction(length=290)}
 BLOCKED: dict[str, Any] = {
-    "status": "failed", "pages": 0, "new": 0, "error": "HTTP 403 on every seed", "errors": {"HTTP 403": 3},
+    "status": "failed",
+    "pages": 0,
+    "new": 0,
+    "error": "HTTP 403 on every seed",
+    "errors": {"HTTP 403": 3},
     "extraction": extraction(pages=0),
 }
 
@@ -80,10 +84,22 @@ def test_a_run_that_went_well_ends_the_streak_and_runs_stopped_by_the_daemon_do_
     ("spec", "cause"),
     [
         ({"status": "failed", "error": "unreachable: http://x/feed: connection refused"}, "unreachable"),
-        ({"status": "failed", "error": "HTTP 429 on every seed"}, "HTTP 429 on every seed: the site is blocking us"),
-        ({"status": "failed", "error": "feed is not XML on every seed"}, "feed is not XML on every seed: moved"),
-        ({"status": "failed", "error": "disallowed by robots.txt on every seed"}, "robots.txt disallows every seed"),
-        ({"status": "ok", "pages": 0, "errors": {"HTTP 403": 7}}, "HTTP 403 on every article page (7 refused)"),
+        (
+            {"status": "failed", "error": "HTTP 429 on every seed"},
+            "HTTP 429 on every seed: the site is blocking us",
+        ),
+        (
+            {"status": "failed", "error": "feed is not XML on every seed"},
+            "feed is not XML on every seed: moved",
+        ),
+        (
+            {"status": "failed", "error": "disallowed by robots.txt on every seed"},
+            "robots.txt disallows every seed",
+        ),
+        (
+            {"status": "ok", "pages": 0, "errors": {"HTTP 403": 7}},
+            "HTTP 403 on every article page (7 refused)",
+        ),
     ],
 )
 def test_each_cause_is_named(spec: dict[str, Any], cause: str) -> None:
@@ -103,13 +119,18 @@ def test_pages_losing_their_body_text_degrade_within_three_runs_naming_extractio
     assert found.status == DEGRADED, "not degraded after 3 runs with such pages"
     assert any(r.startswith("extraction: median body length 290") for r in found.reasons), found.reasons
     assert all("layout changed?" in r for r in found.reasons)
+    assert found.last_good is not None and found.last_good < found.since, "the last run before the breakage"
 
 
 def test_pages_with_no_text_and_a_field_gone_are_told_apart() -> None:
     no_text = verdict(history(*[GOOD] * 8, *[{"extraction": extraction(no_text=4)}] * 2))
-    assert no_text.reasons == ["extraction: 100% of article pages had no article text (usually 0%); layout changed?"]
+    assert no_text.reasons == [
+        "extraction: 100% of article pages had no article text (usually 0%); layout changed?"
+    ]
     no_authors = verdict(history(*[GOOD] * 8, *[{"extraction": extraction(authors=0)}] * 2))
-    assert no_authors.reasons == ["extraction: authors found on 0% of articles (usually 100%); layout changed?"]
+    assert no_authors.reasons == [
+        "extraction: authors found on 0% of articles (usually 100%); layout changed?"
+    ]
 
 
 def test_a_source_too_young_for_a_baseline_is_not_judged_on_extraction() -> None:
@@ -141,7 +162,9 @@ def test_silence_much_longer_than_the_usual_gap_degrades() -> None:
     quiet_day = [NO_PAGES] * 30
     found = verdict(history(*busy, *quiet_day, every=hourly))
     assert found.status == DEGRADED
-    assert found.reasons[0].startswith("silence: no new article for 30h (usually one every 60m)"), found.reasons
+    assert found.reasons[0].startswith("silence: no new article for 30h (usually one every 60m)"), (
+        found.reasons
+    )
     assert verdict(history(*busy, *[NO_PAGES] * 4, every=hourly)).status == OK, "a short lull is usual"
 
 
@@ -164,8 +187,10 @@ def test_thresholds_come_from_health_and_a_sources_own(tmp_path: Path, site: New
 
     config = write_config(
         tmp_path,
-        {"a": {"feeds": [site.url_for("/feed.xml")], "health": {"min_silence": "2h", "failing_after": 5}},
-         "b": {"feeds": [site.url_for("/feed.xml")]}},
+        {
+            "a": {"feeds": [site.url_for("/feed.xml")], "health": {"min_silence": "2h", "failing_after": 5}},
+            "b": {"feeds": [site.url_for("/feed.xml")]},
+        },
         extra={"health": {"failing_after": 4, "baseline": 2}},
     )
     loaded = load_config(config)
@@ -203,8 +228,10 @@ def test_health_command_table_json_and_exit_status(tmp_path: Path, site: NewsSit
     try:
         config = write_config(
             tmp_path,
-            {"fine": {"feeds": [site.url_for("/feed.xml")]},
-             "blocked": {"feeds": [blocked.url_for("/feed.xml")]}},
+            {
+                "fine": {"feeds": [site.url_for("/feed.xml")]},
+                "blocked": {"feeds": [blocked.url_for("/feed.xml")]},
+            },
             extra={"health": {"failing_after": 2}},
         )
         for _ in range(2):

@@ -12,7 +12,7 @@ from crawler.table import print_table, when
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.database import Store
+    from pipelines.storage.database import Store
     from pipelines.storage.health import health_of
 
     config = load(args)
@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
         for h in verdicts:
             record = h.as_dict()
             reasons = h.reasons or ["-"]
-            rows.append([h.source, h.status, when(record["since"]), reasons[0], when(record["last_good_run"])])
+            rows.append(
+                [h.source, h.status, when(record["since"]), reasons[0], when(record["last_good_run"])]
+            )
             # Each further reason on a line of its own, under the first.
             rows.extend(["", "", "", reason, ""] for reason in reasons[1:])
         print_table(["source", "status", "since", "reasons", "last good run"], rows, sys.stdout)

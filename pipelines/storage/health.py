@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from pipelines.database import Store
 from pipelines.health import Health, Run, Thresholds, assess
-from pipelines.models import CrawlRun, utcnow
+from pipelines.storage.database import Store
+from pipelines.storage.models import CrawlRun, utcnow
 
 RUNS = 100  # a source's newest runs read: enough for a baseline, bounded whatever its age
 PRODUCTIVE = 50  # its newest runs that stored something: the usual gap between new articles

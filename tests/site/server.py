@@ -546,7 +546,8 @@ class NewsSite:
     def resolve(self, path: str) -> Page:
         """What the site answers for `path` right now (the handler's routing, callable directly)."""
         if self.refuse_with is not None:
-            return Page(f"<html><body><h1>Error {self.refuse_with}</h1></body></html>", status=self.refuse_with)
+            refusal = f"<html><body><h1>Error {self.refuse_with}</h1></body></html>"
+            return Page(refusal, status=self.refuse_with)
         with self._lock:
             page = self._pages.get(path)
             article = self._articles.get(path)
