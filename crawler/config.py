@@ -8,11 +8,12 @@ loads in a third of the time pydantic took (75 ms less on the way to a crawl's f
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import yaml
@@ -114,12 +115,58 @@ def _meaning_errors(source: SourceConfig) -> list[str]:
     return errors
 
 
+class AlertConfig(_Strict, frozen=True):
+    """One of `alerts:`: a webhook told of health changes, or of new articles that match."""
+
+    webhook: str
+    on: Annotated[list[Literal["health", "articles"]], Meta(min_length=1)]
+    sources: list[str] = []  # none: every source
+    match: list[str] = []  # regexes (case-insensitive) searched in title, description, text
+
+
+def _alert_errors(alert: AlertConfig, sources: dict[str, Any]) -> list[str]:
+    errors = []
+    if not re.match(r"^https?://[^/\s]+", alert.webhook):
+        errors.append(f"key 'webhook': {alert.webhook!r} is not an absolute http(s) URL")
+    errors.extend(f"key 'sources': no source named {name!r}" for name in alert.sources if name not in sources)
+    for pattern in alert.match:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            errors.append(f"key 'match': {pattern!r} is not a valid regex: {exc}")
+    if alert.match and "articles" not in alert.on:
+        errors.append("key 'match': only an alert on [articles] matches articles")
+    return errors
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _metrics_errors(daemon: DaemonSettings) -> list[str]:
+    if daemon.metrics is None:
+        return []
+    host, _, port = daemon.metrics.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return [f"daemon, key 'metrics': {daemon.metrics!r} is not HOST:PORT"]
+    if not _is_loopback(host) and not daemon.metrics_token:
+        return [
+            f"daemon, key 'metrics': {host} is reachable from other machines; set daemon.metrics_token too"
+        ]
+    return []
+
+
 class DaemonSettings(_Strict, frozen=True):
     # Seconds a crawl gets to stop after SIGTERM (and past max_runtime) before SIGKILL; short,
     # as a stop is expected to be prompt and killed crawls lose only pages in flight.
     grace_period: Annotated[float, Meta(ge=0)] = 5
     run_at_startup: bool = True
     misfire_grace_time: Annotated[float, Meta(ge=1)] = 300
+    metrics: str | None = None  # "127.0.0.1:9410": Prometheus metrics and /healthz; off when unset
+    metrics_token: str | None = None  # wanted as a bearer token; required off loopback
 
 
 class StoreSettings(_Strict, frozen=True):
@@ -136,6 +183,7 @@ class Config(_Strict, frozen=True):
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     health: Thresholds = field(default_factory=Thresholds)
+    alerts: list[AlertConfig] = []
     sources: dict[str, SourceConfig] = {}
     path: Path | None = None
 
@@ -172,7 +220,7 @@ def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | No
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping with a `sources:` key")
     raw = dict(raw)
-    known = ("database", "crawl", "daemon", "store", "health", "sources")
+    known = ("database", "crawl", "daemon", "store", "health", "alerts", "sources")
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key (known: {', '.join(known)})")
@@ -215,12 +263,25 @@ def parse_config(raw: Any, *, path: Path | None = None, env: dict[str, str] | No
     database = (env or {}).get(DATABASE_ENV)
     if database:
         raw["database"] = database
+    alerts = raw.pop("alerts", None) or []
+    if not isinstance(alerts, list):
+        raise ConfigError("alerts: must be a list of {webhook, on, sources, match}")
+    parsed_alerts: list[AlertConfig] = []
+    for i, alert in enumerate(alerts):
+        converted_alert, error = _convert(alert, AlertConfig, f"alerts[{i}]")
+        if converted_alert is None:
+            errors.append(error or f"alerts[{i}]")
+            continue
+        errors.extend(f"alerts[{i}], {e}" for e in _alert_errors(converted_alert, sources))
+        parsed_alerts.append(converted_alert)
     config, error = _convert({**raw, "crawl": defaults, "path": path}, Config, "")
     if error:
         errors.insert(0, error)
+    elif config is not None:
+        errors.extend(_metrics_errors(config.daemon))
     if errors or config is None:
         raise ConfigError("\n".join(errors))
-    return msgspec.structs.replace(config, sources=parsed)
+    return msgspec.structs.replace(config, sources=parsed, alerts=parsed_alerts)
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
