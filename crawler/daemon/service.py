@@ -37,6 +37,7 @@ from crawler.daemon.child import CrawlProcess, describe_exit
 from crawler.daemon.logs import fields
 from crawler.daemon.status import status_path, write_status
 from crawler.locks import daemon_lock, source_lock
+from crawler.monitor.monitor import Monitor
 from crawler.schedule import parse_schedule
 from pipelines.storage.database import ABANDONED, Store
 from pipelines.storage.models import CrawlRun, utcnow
@@ -70,6 +71,7 @@ class Daemon:
         self._active = 0
         self._last_status: dict[str, Any] | None = None
         self._write_end = -1
+        self.monitor = Monitor(config)  # health, alerts, metrics: off the crawl path
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class Daemon:
             for source in self.config.sources.values():
                 self._schedule(source, first_run_now=self.config.daemon.run_at_startup)
             self.scheduler.start()
+            self.monitor.start(self.scheduler)
             log.info(
                 "daemon started",
                 extra=fields(
@@ -98,6 +101,7 @@ class Daemon:
             self._stop(wakeup)
         finally:
             self._restore_signals(wakeup, previous)
+            self.monitor.stop()
             self.status_file.unlink(missing_ok=True)
             self.store.close()
             self.lock.release()
@@ -244,6 +248,7 @@ class Daemon:
                 child.kill()
             code = child.finish()
             self._conclude(name, source, child, code, timed_out, before)
+            self.monitor.run_finished(name, config)
         finally:
             with self._cond:
                 if self._children.get(name) is child:
