@@ -42,15 +42,40 @@ def fill(store: Store, sources: int, runs: int) -> None:
                 at = start + timedelta(minutes=15 * r)
                 new = 1 if r % 3 == 0 else 0
                 pages = new + rng.randint(0, 1)
-                session.add(CrawlRun(
-                    source=f"s{s}", trigger="schedule", started_at=at, finished_at=at + timedelta(seconds=20),
-                    status="ok", pages=pages, new=new, duplicates=0, skipped={"already stored": 40}, errors={},
-                    extraction={"pages": pages, "no_text": 0, "articles": pages, "median_length": 3000,
-                                "filled": {f: pages for f in ("title", "authors", "published_at", "language", "image")}},
-                ))
+                session.add(
+                    CrawlRun(
+                        source=f"s{s}",
+                        trigger="schedule",
+                        started_at=at,
+                        finished_at=at + timedelta(seconds=20),
+                        status="ok",
+                        pages=pages,
+                        new=new,
+                        duplicates=0,
+                        skipped={"already stored": 40},
+                        errors={},
+                        extraction={
+                            "pages": pages,
+                            "no_text": 0,
+                            "articles": pages,
+                            "median_length": 3000,
+                            "filled": {
+                                f: pages for f in ("title", "authors", "published_at", "language", "image")
+                            },
+                        },
+                    )
+                )
                 if new:
-                    session.add(Article(source=f"s{s}", url=f"https://s{s}.example/{r}", title=f"Story {r}",
-                                        text="Body " * 200, content_hash=f"{s}-{r}", first_seen_at=at))
+                    session.add(
+                        Article(
+                            source=f"s{s}",
+                            url=f"https://s{s}.example/{r}",
+                            title=f"Story {r}",
+                            text="Body " * 200,
+                            content_hash=f"{s}-{r}",
+                            first_seen_at=at,
+                        )
+                    )
 
 
 def main() -> None:
@@ -65,9 +90,14 @@ def main() -> None:
         fill(store, args.sources, args.runs)
         metrics = Metrics()
         hooks = Webhooks(metrics.alert)
-        alerts = Alerts([AlertConfig(webhook="http://127.0.0.1:9/h", on=["health"]),
-                         AlertConfig(webhook="http://127.0.0.1:9/n", on=["articles"], match=["nothing-matches"])],
-                        store, hooks)
+        alerts = Alerts(
+            [
+                AlertConfig(webhook="http://127.0.0.1:9/h", on=["health"]),
+                AlertConfig(webhook="http://127.0.0.1:9/n", on=["articles"], match=["nothing-matches"]),
+            ],
+            store,
+            hooks,
+        )
         thresholds = Thresholds()
         last = store.runs(source="s0", limit=1)[0]
         cpu, wall = time.process_time(), time.perf_counter()
@@ -81,9 +111,11 @@ def main() -> None:
             alerts.run_finished(name, last.started_at)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         store.close()
-    print(f"{args.sources} sources x {args.runs} runs: monitor work per run "
-          f"{1000 * cpu / args.rounds:.1f} ms CPU, {1000 * wall / args.rounds:.1f} ms wall "
-          f"(mean of {args.rounds}; 2 shared cores, noisy)")
+    print(
+        f"{args.sources} sources x {args.runs} runs: monitor work per run "
+        f"{1000 * cpu / args.rounds:.1f} ms CPU, {1000 * wall / args.rounds:.1f} ms wall "
+        f"(mean of {args.rounds}; 2 shared cores, noisy)"
+    )
 
 
 if __name__ == "__main__":
