@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -90,6 +91,11 @@ class Article(Base):
     updated_at: Mapped[datetime | None]  # when the latest revision replaced the one before
 
     __table_args__ = (Index("ix_articles_first_seen_at", "first_seen_at"),)
+
+
+# Listing the latest articles, and search's date filters, go by this: the publication date, or
+# when the article was first seen if its page gave none (pipelines.storage.search). Migration 0005.
+Index("ix_articles_dated", func.coalesce(Article.published_at, Article.first_seen_at), Article.id)
 
 
 class ArticleUrl(Base):

@@ -3,13 +3,21 @@ it hands over, so no alembic.ini and no working directory matter."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from pipelines.storage.fulltext import is_index_table
 from pipelines.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _include_name(name: str | None, kind: str, _parents: Any) -> bool:
+    # The full-text index lives outside the models (pipelines.storage.fulltext): not for autogenerate.
+    return not (kind == "table" and is_index_table(name))
 
 
 def _run(connection: Connection) -> None:
@@ -20,6 +28,7 @@ def _run(connection: Connection) -> None:
         # same revision works on both dialects.
         render_as_batch=True,
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

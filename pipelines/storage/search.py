@@ -1,0 +1,287 @@
+"""Reading the store back: full-text search, ranked, with highlighted snippets, and the latest
+articles, both filtered by source, language and date, a page at a time.
+
+The index itself (FTS5 on SQLite, a tsvector table on PostgreSQL) is pipelines.storage.fulltext's;
+the query language is pipelines.storage.searchquery's. An article's date here is its publication date,
+or when it was first seen if the page gave none: the date a reader means by "this week".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, func, or_, select, text
+from sqlalchemy.exc import DBAPIError
+
+from pipelines.storage import fulltext, searchquery
+from pipelines.storage.models import Article, UTCDateTime
+from pipelines.storage.searchquery import QuerySyntaxError
+
+__all__ = ["Filters", "Hit", "InvalidCursor", "Page", "QuerySyntaxError", "count", "latest", "search"]
+
+# Private-use characters around each match in a snippet: no article text contains them, so
+# the snippet can be escaped as text and the marks turned into <mark> after.
+MARK_START, MARK_END = "\ue000", "\ue001"
+MAX_LIMIT = 100
+# FTS5's snippet(): from the text column (2), about this many tokens around the best match.
+_SQLITE_SNIPPET_TOKENS = 28
+_POSTGRES_HEADLINE = (
+    f"StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=18, MinWords=8, "
+    'FragmentDelimiter=" … "'
+)
+
+
+class InvalidCursor(ValueError):
+    """A `cursor` that no page of these results handed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    source: str | None = None
+    language: str | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: int
+    source: str
+    url: str
+    title: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    language: str | None
+    description: str | None
+    snippet: str | None  # with MARK_START / MARK_END around matches; None when not searched
+
+    def as_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source,
+            "url": self.url,
+            "title": self.title,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "first_seen_at": self.first_seen_at.isoformat(),
+            "language": self.language,
+        }
+        if self.snippet is not None:
+            record["snippet"] = snippet_html(self.snippet)
+        return record
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    hits: list[Hit]
+    next: str | None  # the cursor of the page after this one; None on the last page
+
+
+def snippet_html(snippet: str) -> str:
+    """The snippet as HTML: its text escaped, each match in <mark>."""
+    return html.escape(snippet).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+
+
+def snippet_text(snippet: str, start: str = "", end: str = "") -> str:
+    return snippet.replace(MARK_START, start).replace(MARK_END, end)
+
+
+def parse_date(value: str, *, end: bool = False) -> datetime:
+    """`2024-03-05` or an ISO 8601 instant, as UTC. A bare day as an end bound means the end
+    of that day, so `until 2024-03-05` includes the 5th."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date like 2024-03-05 or 2024-03-05T14:30:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- cursors: opaque to callers, a little JSON inside -------------------------------------------
+
+
+def _encode(state: Mapping[str, Any]) -> str:
+    raw = json.dumps(state, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursor("the cursor is not one a page of results gave") from None
+    if not isinstance(state, dict):
+        raise InvalidCursor("the cursor is not one a page of results gave")
+    return state
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    offset = _decode(cursor).get("o")
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidCursor("the cursor is not one a page of search results gave")
+    return offset
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+_COLUMNS = "a.id, a.source, a.url, a.title, a.published_at, a.first_seen_at, a.language, a.description"
+_DATED_SQL = "coalesce(a.published_at, a.first_seen_at)"
+
+
+def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    binds: list[Any] = []
+    if filters.source is not None:
+        clauses.append("a.source = :source")
+        binds.append(bindparam("source", filters.source))
+    if filters.language is not None:
+        clauses.append("a.language = :language")
+        binds.append(bindparam("language", filters.language))
+    if filters.since is not None:
+        clauses.append(f"{_DATED_SQL} >= :since")
+        binds.append(bindparam("since", filters.since, type_=UTCDateTime()))
+    if filters.until is not None:
+        clauses.append(f"{_DATED_SQL} < :until")
+        binds.append(bindparam("until", filters.until, type_=UTCDateTime()))
+    return "".join(f" AND {c}" for c in clauses), binds
+
+
+def _hit(row: Any, snippet: str | None) -> Hit:
+    return Hit(
+        id=row.id,
+        source=row.source,
+        url=row.url,
+        title=row.title,
+        published_at=row.published_at,
+        first_seen_at=row.first_seen_at,
+        language=row.language,
+        description=row.description,
+        snippet=snippet,
+    )
+
+
+def _typed(statement: Any) -> Any:
+    return statement.columns(published_at=UTCDateTime(), first_seen_at=UTCDateTime())
+
+
+def _run(engine: Engine, statement: Any) -> list[Any]:
+    """Rows of a search statement; a query the database's search syntax refuses all the same
+    (which searchquery's quoting should make impossible) is the user's error, not a crash."""
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(statement))
+    except DBAPIError as exc:
+        words = str(exc.orig).lower()
+        if any(k in words for k in ("fts5", "syntax error in tsquery", "tsquery", "malformed match")):
+            raise QuerySyntaxError(f"the search database refused the query: {exc.orig}") from None
+        raise
+
+
+def search(
+    engine: Engine, query: str, filters: Filters = Filters(), limit: int = 20, cursor: str | None = None
+) -> Page:
+    """The best matches first (bm25 on SQLite, ts_rank on PostgreSQL), each with a snippet."""
+    parsed = searchquery.parse(query)
+    limit = max(1, min(limit, MAX_LIMIT))
+    offset = _offset(cursor)
+    where, binds = _filter_sql(filters)
+    binds += [bindparam("limit", limit + 1), bindparam("offset", offset)]
+    if engine.dialect.name == "sqlite":
+        statement = text(
+            f"SELECT {_COLUMNS}, snippet({fulltext.SQLITE_TABLE}, 2, :ms, :me, '…', "
+            f"{_SQLITE_SNIPPET_TOKENS}) AS snippet "
+            f"FROM {fulltext.SQLITE_TABLE} JOIN articles a ON a.id = {fulltext.SQLITE_TABLE}.rowid "
+            f"WHERE {fulltext.SQLITE_TABLE} MATCH :match{where} "
+            f"ORDER BY {fulltext.SQLITE_TABLE}.rank, a.id DESC LIMIT :limit OFFSET :offset"
+        ).bindparams(
+            *binds, ms=MARK_START, me=MARK_END, match=searchquery.to_fts5(parsed)
+        )
+    else:
+        tsquery, params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG)
+        statement = text(
+            f"WITH q AS (SELECT {tsquery} AS query), "
+            f"top AS (SELECT {_COLUMNS}, ts_rank(s.document, q.query) AS rank "
+            f"FROM q, {fulltext.POSTGRES_TABLE} s JOIN articles a ON a.id = s.article_id "
+            f"WHERE s.document @@ q.query{where} "
+            "ORDER BY rank DESC, a.id DESC LIMIT :limit OFFSET :offset) "
+            f"SELECT top.*, ts_headline('{fulltext.POSTGRES_CONFIG}', a.text, q.query, :headline) AS snippet "
+            "FROM top JOIN articles a ON a.id = top.id, q ORDER BY top.rank DESC, top.id DESC"
+        ).bindparams(
+*binds, headline=_POSTGRES_HEADLINE, **params)
+    rows = _run(engine, _typed(statement))
+    hits = [_hit(row, row.snippet) for row in rows[:limit]]
+    more = _encode({"o": offset + limit}) if len(rows) > limit else None
+    return Page(hits, more)
+
+
+def count(engine: Engine, query: str, filters: Filters = Filters()) -> int:
+    """How many articles match, for a summary line."""
+    parsed = searchquery.parse(query)
+    where, binds = _filter_sql(filters)
+    if engine.dialect.name == "sqlite":
+        statement = text(
+            f"SELECT count(*) FROM {fulltext.SQLITE_TABLE} "
+            f"JOIN articles a ON a.id = {fulltext.SQLITE_TABLE}.rowid "
+            f"WHERE {fulltext.SQLITE_TABLE} MATCH :match{where}"
+        ).bindparams(*binds, match=searchquery.to_fts5(parsed))
+    else:
+        tsquery, params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG)
+        statement = text(
+            f"SELECT count(*) FROM {fulltext.POSTGRES_TABLE} s JOIN articles a ON a.id = s.article_id "
+            f"WHERE s.document @@ {tsquery}{where}"
+        ).bindparams(*binds, **params)
+    rows = _run(engine, statement)
+    return int(rows[0][0])
+
+
+def latest(engine: Engine, filters: Filters = Filters(), limit: int = 20, cursor: str | None = None) -> Page:
+    """The newest articles first (by publication date, else first seen), no query."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    dated: ColumnElement[datetime] = func.coalesce(Article.published_at, Article.first_seen_at)
+    statement = select(
+        Article.id,
+        Article.source,
+        Article.url,
+        Article.title,
+        Article.published_at,
+        Article.first_seen_at,
+        Article.language,
+        Article.description,
+        dated.label("dated"),
+    )
+    if filters.source is not None:
+        statement = statement.where(Article.source == filters.source)
+    if filters.language is not None:
+        statement = statement.where(Article.language == filters.language)
+    if filters.since is not None:
+        statement = statement.where(dated >= filters.since)
+    if filters.until is not None:
+        statement = statement.where(dated < filters.until)
+    if cursor is not None:
+        state = _decode(cursor)
+        try:
+            after, after_id = datetime.fromisoformat(state["d"]), int(state["i"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidCursor("the cursor is not one a page of the latest articles gave") from None
+        # (dated, id) < (after, after_id), spelled so that both databases use ix_articles_dated
+        statement = statement.where(or_(dated < after, and_(dated <= after, Article.id < after_id)))
+    statement = statement.order_by(dated.desc(), Article.id.desc()).limit(limit + 1)
+    with engine.connect() as connection:
+        rows = list(connection.execute(statement))
+    hits = [_hit(row, None) for row in rows[:limit]]
+    more = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        more = _encode({"d": last.dated.isoformat(), "i": last.id})
+    return Page(hits, more)
