@@ -17,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.storage import schema
     from pipelines.storage.database import Store
     from pipelines.storage.search import (
+        COUNT_CAP,
         MAX_LIMIT,
         Filters,
         QuerySyntaxError,
@@ -47,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        document = {"query": args.query, "total": total, "articles": [h.as_dict() for h in page.hits]}
+        document = {
+            "query": args.query,
+            "total": min(total, COUNT_CAP),
+            "more": total > COUNT_CAP,  # true: more than `total` match, uncounted
+            "articles": [h.as_dict() for h in page.hits],
+        }
         for record, hit in zip(document["articles"], page.hits, strict=True):
             record["snippet"] = " ".join(snippet_text(hit.snippet or "").split())  # text, not HTML
         print(json.dumps(document, ensure_ascii=False, indent=2))
@@ -61,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print()
     shown = len(page.hits)
     more = f"; showing the best {shown} (--limit)" if total > shown else ""
-    print(f"{total} article{'s' if total != 1 else ''} match {args.query!r}{more}", file=sys.stderr)
+    many = f"more than {COUNT_CAP:,}" if total > COUNT_CAP else f"{total}"
+    print(f"{many} article{'s' if total != 1 else ''} match {args.query!r}{more}", file=sys.stderr)
     return EXIT_OK
 
 

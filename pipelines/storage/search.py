@@ -30,6 +30,8 @@ __all__ = ["Filters", "Hit", "InvalidCursor", "Page", "QuerySyntaxError", "count
 # the snippet can be escaped as text and the marks turned into <mark> after.
 MARK_START, MARK_END = "\ue000", "\ue001"
 MAX_LIMIT = 100
+RANKED_POOL = 500  # the matches stored last that are ranked (search())
+COUNT_CAP = 10_000  # count() stops counting past this
 # FTS5's snippet(): from the text column (2), about this many tokens around the best match.
 _SQLITE_SNIPPET_TOKENS = 28
 _POSTGRES_HEADLINE = (
@@ -191,55 +193,82 @@ def _run(engine: Engine, statement: Any) -> list[Any]:
 def search(
     engine: Engine, query: str, filters: Filters = Filters(), limit: int = 20, cursor: str | None = None
 ) -> Page:
-    """The best matches first (bm25 on SQLite, ts_rank on PostgreSQL), each with a snippet."""
+    """The best matches first (bm25 on SQLite, ts_rank on PostgreSQL), each with a snippet.
+
+    Ranked are the RANKED_POOL matches stored last: ranking every match of a common word
+    would score tens of thousands of articles per query, where the newest thousand are both
+    what a reader of news wants first and a cost that does not grow with the store. A query
+    matching more pages through those; narrowing it (words, a source, dates) reaches the rest."""
     parsed = searchquery.parse(query)
     limit = max(1, min(limit, MAX_LIMIT))
     offset = _offset(cursor)
     where, binds = _filter_sql(filters)
-    binds += [bindparam("limit", limit + 1), bindparam("offset", offset)]
+    binds += [bindparam("pool", RANKED_POOL), bindparam("limit", limit + 1), bindparam("offset", offset)]
     if engine.dialect.name == "sqlite":
-        statement = text(
-            f"SELECT {_COLUMNS}, snippet({fulltext.SQLITE_TABLE}, 2, :ms, :me, '…', "
-            f"{_SQLITE_SNIPPET_TOKENS}) AS snippet "
-            f"FROM {fulltext.SQLITE_TABLE} JOIN articles a ON a.id = {fulltext.SQLITE_TABLE}.rowid "
-            f"WHERE {fulltext.SQLITE_TABLE} MATCH :match{where} "
-            f"ORDER BY {fulltext.SQLITE_TABLE}.rank, a.id DESC LIMIT :limit OFFSET :offset"
-        ).bindparams(
-            *binds, ms=MARK_START, me=MARK_END, match=searchquery.to_fts5(parsed)
-        )
+        rows = _sqlite_search(engine, searchquery.to_fts5(parsed), where, binds)
     else:
-        tsquery, params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG)
-        statement = text(
-            f"WITH q AS (SELECT {tsquery} AS query), "
-            f"top AS (SELECT {_COLUMNS}, ts_rank(s.document, q.query) AS rank "
-            f"FROM q, {fulltext.POSTGRES_TABLE} s JOIN articles a ON a.id = s.article_id "
-            f"WHERE s.document @@ q.query{where} "
-            "ORDER BY rank DESC, a.id DESC LIMIT :limit OFFSET :offset) "
-            f"SELECT top.*, ts_headline('{fulltext.POSTGRES_CONFIG}', a.text, q.query, :headline) AS snippet "
-            "FROM top JOIN articles a ON a.id = top.id, q ORDER BY top.rank DESC, top.id DESC"
-        ).bindparams(
-*binds, headline=_POSTGRES_HEADLINE, **params)
-    rows = _run(engine, _typed(statement))
+        rows = _postgres_search(engine, parsed, where, binds)
     hits = [_hit(row, row.snippet) for row in rows[:limit]]
     more = _encode({"o": offset + limit}) if len(rows) > limit else None
     return Page(hits, more)
 
 
+def _sqlite_search(engine: Engine, match: str, where: str, binds: list[Any]) -> list[Any]:
+    fts = fulltext.SQLITE_TABLE
+    # FTS5 hands its matches over in rowid order, newest first, and stops at the pool's size;
+    # `rank` is its bm25 with the weights kept in the table's config (pipelines.storage.fulltext).
+    join = f" JOIN articles a ON a.id = {fts}.rowid" if where else ""
+    ranked = text(
+        f"WITH pool AS (SELECT {fts}.rowid AS id, {fts}.rank AS score FROM {fts}{join} "
+        f"WHERE {fts} MATCH :match{where} ORDER BY {fts}.rowid DESC LIMIT :pool) "
+        "SELECT id FROM pool ORDER BY score, id DESC LIMIT :limit OFFSET :offset"
+    ).bindparams(*binds, match=match)
+    ids = [row.id for row in _run(engine, ranked)]
+    if not ids:
+        return []
+    # Snippets for this page's articles only: snippet() reads and tokenises the whole text.
+    page = text(
+        f"SELECT {_COLUMNS}, snippet({fts}, 2, :ms, :me, '…', {_SQLITE_SNIPPET_TOKENS}) AS snippet "
+        f"FROM {fts} JOIN articles a ON a.id = {fts}.rowid "
+        f"WHERE {fts} MATCH :match AND {fts}.rowid IN :ids"
+    ).bindparams(bindparam("ids", ids, expanding=True), ms=MARK_START, me=MARK_END, match=match)
+    rows = {row.id: row for row in _run(engine, _typed(page))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def _postgres_search(engine: Engine, parsed: searchquery.Query, where: str, binds: list[Any]) -> list[Any]:
+    tsquery, params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG)
+    join = " JOIN articles a ON a.id = s.article_id" if where else ""
+    statement = text(
+        f"WITH q AS (SELECT {tsquery} AS query), "
+        f"pool AS (SELECT s.article_id, s.document FROM q, {fulltext.POSTGRES_TABLE} s{join} "
+        f"WHERE s.document @@ q.query{where} ORDER BY s.article_id DESC LIMIT :pool), "
+        "ranked AS (SELECT pool.article_id AS id, ts_rank(pool.document, q.query) AS rank FROM pool, q "
+        "ORDER BY rank DESC, id DESC LIMIT :limit OFFSET :offset) "
+        f"SELECT {_COLUMNS}, ts_headline('{fulltext.POSTGRES_CONFIG}', a.text, q.query, :headline) "
+        "AS snippet FROM ranked JOIN articles a ON a.id = ranked.id, q ORDER BY ranked.rank DESC, a.id DESC"
+    ).bindparams(*binds, headline=_POSTGRES_HEADLINE, **params)
+    return _run(engine, _typed(statement))
+
+
 def count(engine: Engine, query: str, filters: Filters = Filters()) -> int:
-    """How many articles match, for a summary line."""
+    """How many articles match, up to COUNT_CAP + 1 (a summary says "more than 10,000"):
+    counting every match of a common word costs more than the search itself."""
     parsed = searchquery.parse(query)
     where, binds = _filter_sql(filters)
+    binds.append(bindparam("cap", COUNT_CAP + 1))
     if engine.dialect.name == "sqlite":
+        fts = fulltext.SQLITE_TABLE
+        join = f" JOIN articles a ON a.id = {fts}.rowid" if where else ""
         statement = text(
-            f"SELECT count(*) FROM {fulltext.SQLITE_TABLE} "
-            f"JOIN articles a ON a.id = {fulltext.SQLITE_TABLE}.rowid "
-            f"WHERE {fulltext.SQLITE_TABLE} MATCH :match{where}"
+            f"SELECT count(*) FROM (SELECT 1 FROM {fts}{join} WHERE {fts} MATCH :match{where} LIMIT :cap)"
         ).bindparams(*binds, match=searchquery.to_fts5(parsed))
     else:
         tsquery, params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG)
+        join = " JOIN articles a ON a.id = s.article_id" if where else ""
         statement = text(
-            f"SELECT count(*) FROM {fulltext.POSTGRES_TABLE} s JOIN articles a ON a.id = s.article_id "
-            f"WHERE s.document @@ {tsquery}{where}"
+            f"SELECT count(*) FROM (SELECT 1 FROM {fulltext.POSTGRES_TABLE} s{join} "
+            f"WHERE s.document @@ {tsquery}{where} LIMIT :cap) AS matches"
         ).bindparams(*binds, **params)
     rows = _run(engine, statement)
     return int(rows[0][0])
