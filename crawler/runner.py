@@ -114,6 +114,8 @@ def _crawl(
         **overrides,
     )
     process = CrawlerProcess(settings)
+    # Library warnings go to the log, which the terminal shows only with --verbose.
+    logging.captureWarnings(True)
     if log_level != "INFO" and log_level != "DEBUG":
         # Failed downloads are counted in the summary; their tracebacks are noise there.
         for name in QUIET_LOGGERS:

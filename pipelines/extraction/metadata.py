@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ GENERIC_AUTHOR = re.compile(
     r"\b(?:staff|reporters?|correspondents?|editors?|newsroom|desk|team|agencies|contributors?"
     r"|wire services?)\b", re.I)
 URL = re.compile(r"https?://\S+")
+ZONE_LETTERS = re.compile(r"\b[A-Z]{2,5}\s*$")  # "... 10:00 IST"
 LANG_TAG = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]+)*$", re.I)
 
 
@@ -142,7 +144,11 @@ def parse_datetime(value: object) -> datetime | None:
         try:
             parsed = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
-            parsed = _parse_loose(text)
+            parsed = None
+        # The email parser knows only the US zones' letters; with any other ("10:00 IST") it
+        # returns the time without its offset.
+        if parsed is None or (parsed.tzinfo is None and ZONE_LETTERS.search(text)):
+            parsed = _parse_loose(text) or parsed
     if parsed is None:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -154,10 +160,15 @@ def _parse_loose(text: str) -> datetime | None:
         from dateutil import parser as date_parser
     except ImportError:  # pragma: no cover - trafilatura always brings it
         return None
-    try:
-        return date_parser.parse(text)
-    except (ValueError, OverflowError, TypeError):
-        return None
+    from pipelines.timezones import TZINFOS
+
+    with warnings.catch_warnings():
+        # A zone no table knows is read as UTC, like any other date without an offset.
+        warnings.simplefilter("ignore", date_parser.UnknownTimezoneWarning)
+        try:
+            return date_parser.parse(text, tzinfos=TZINFOS)
+        except (ValueError, OverflowError, TypeError):
+            return None
 
 
 def _names(value: object) -> Iterator[tuple[str, str | None, bool]]:

@@ -31,6 +31,10 @@ if IN_FORKSERVER:
     # a process without privileges cannot raise its priority again, and pipelines.extraction.preload
     # imported elsewhere (tests, tools) must not lower it.
     os.nice(EXTRACTION_NICENESS)
+    # A library's warning about one page (a date it half understood, a tag it could not
+    # parse) would land in the middle of the user's terminal, with nothing to act on; the
+    # workers have no log of their own to put it in.
+    warnings.simplefilter("ignore")
 
 from common import startup  # noqa: E402 (after the priority is lowered)
 from pipelines.extraction.worker import warm_up  # noqa: E402
