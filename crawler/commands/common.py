@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from crawler.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: the shells' "stopped by the user", not a failure
 
 
 class UsageError(Exception):

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from common import startup
-from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
+from crawler.commands.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, load
 from pipelines.extraction.pool import ExtractionPool
 
 if TYPE_CHECKING:
@@ -66,6 +66,13 @@ def _crawl(
             lock.release()
     if results:
         print_summary(results, sys.stdout)
+    if any(r.status == "interrupted" for r in results):
+        print(
+            "newsmill: interrupted; running the same command again resumes "
+            "(what was stored is kept and not downloaded again)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return EXIT_OK if not busy and all(r.status == "ok" for r in results) else EXIT_FAILED
 
 
@@ -93,7 +100,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         description=(
             "Crawl the named sources (or --all) once. Prints progress while it runs and a summary "
             "at the end. A source another process is crawling (the daemon, another `newsmill crawl`) is "
-            "waited for, then crawled. Exit 1 if a source could not be crawled."
+            "waited for, then crawled. Exit 1 if a source could not be crawled, 130 if stopped by "
+            "Ctrl-C (running it again resumes: what was stored is not fetched again)."
         ),
     )
     crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="source names from the config")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -60,7 +61,9 @@ class ExtractionPool:
             # fork would copy in whatever state they were in.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_preload_modules())
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_ignore_interrupts
+            )
             self._spawned = Future()
             threading.Thread(
                 target=self._spawn, args=(self._executor, self._spawned), name="newsmill-pool-start",
@@ -101,6 +104,13 @@ class ExtractionPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches every process of the terminal's group; the crawl process handles it
+    (it stops the crawl, then the pool). A worker must finish its page, not die mid-page
+    with a traceback and fail it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _process_page(body: bytes, content_type: str | None, url: str) -> PageResult:
