@@ -30,6 +30,8 @@ def ignored_reason(exc: BaseException) -> str:
     message = str(exc).lower()
     if "robots.txt" in message:
         return "disallowed by robots.txt"
+    if "download_maxsize" in message:  # a compressed body over the limit once inflated
+        return "over the size limit"
     if "redirect" in message:
         return "redirect loop"
     return "ignored: " + (str(exc) or type(exc).__name__)

@@ -16,6 +16,7 @@ from scrapy.crawler import Crawler
 from common.fingerprint import Fingerprint
 from common.items import PageItem, PageSkipped
 from pipelines import stats
+from pipelines.extraction import limits
 from pipelines.extraction.extracted import Extracted, PageResult
 from pipelines.extraction.pool import ExtractionPool
 
@@ -77,12 +78,14 @@ class ExtractPipeline:
             stats.skip(self.crawler.stats, reason)
             raise PageSkipped(reason, item.url)
         extracted = result.extracted
-        if not extracted.text:
+        if not extracted.text or not extracted.has_text:
+            # Next to no text (a 5 MiB <title> over a body of "x") is no text, listed or not.
             stats.skip(self.crawler.stats, stats.NO_TEXT)
             raise PageSkipped(stats.NO_TEXT, item.url)
         if not extracted.is_article(item.listed_as_article):
             stats.skip(self.crawler.stats, "not an article")
             raise PageSkipped("not an article", item.url)
+        extracted = limits.capped(extracted)
         stats.extracted(self.crawler.stats, extracted)
         return ExtractedPage(item, extracted, result.content_hash, result.fingerprint)
 

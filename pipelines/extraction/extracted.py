@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from common.fingerprint import Fingerprint
 
 MIN_ARTICLE_CHARS = 400  # below this a page with no article markup is judged not an article
+# Below these no page is an article, whatever vouches for it (a pattern, a feed, its markup): a
+# one-line breaking-news item has more, a 5 MiB <title> over a body of "x" has not.
+MIN_TEXT_CHARS, MIN_TEXT_WORDS = 40, 6
 
 
 @dataclass(slots=True)
@@ -33,6 +36,11 @@ class Extracted:
     marked_other: bool = False  # an og:type that is not article (website, video, profile...)
 
     @property
+    def has_text(self) -> bool:
+        words = len(self.text.split(None, MIN_TEXT_WORDS))
+        return len(self.text) >= MIN_TEXT_CHARS and words >= MIN_TEXT_WORDS
+
+    @property
     def looks_like_article(self) -> bool:
         # A page that names its own type is taken at its word; one that says nothing is
         # judged by how much body text it has.
@@ -44,7 +52,9 @@ class Extracted:
         """Whether the page is stored as an article. A listing (an `articles` pattern, a feed)
         vouches for a page, unless the page names another type and has too little text to
         show otherwise: a video or podcast page under a dated path, a soft 404 still listed.
-        A page nothing vouches for must look like an article."""
+        A page nothing vouches for must look like an article. None is with next to no text."""
+        if not self.has_text:
+            return False
         if listed:
             return not self.marked_other or len(self.text) >= MIN_ARTICLE_CHARS
         return self.looks_like_article

@@ -24,6 +24,7 @@ when a page is served, so absolute links always point back at this server.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import json
@@ -646,6 +647,60 @@ def broken_pages(site: NewsSite, max_page_size: int) -> dict[str, Page]:
         BROKEN_PATHS["broken_feed"]: Page(garbage, "application/rss+xml; charset=utf-8"),
         BROKEN_PATHS["broken_sitemap"]: Page(garbage, XML_UTF8),
     }
+
+
+# Pages that misbehave or mislead (issue 22), added by add_hostile_pages() to a site a test
+# builds itself; each is listed in the main feed under an article-shaped path.
+HOSTILE_PATHS = {
+    "mislabelled": "/2024/04/02/old-town-cafe-reopens.html",
+    "ist_date": "/2024/04/02/monsoon-arrives-early-in-kerala.html",
+    "giant_title": "/2024/04/02/x.html",
+    "long_fields": "/2024/04/02/council-names-every-street.html",
+    "breaking": "/2024/04/02/breaking-earthquake-off-chile.html",
+    "gzip_bomb": "/2024/04/02/archive-of-everything.html",
+}
+MISLABELLED_TITLE = "Café Crème Returns to the Old Town\u2019s Façades"  # a curly quote: cp1252 0x92
+IST_PUBLISHED = "April 2, 2024 10:30 IST"  # 05:00 UTC
+BREAKING_TEXT = "Breaking: an earthquake of magnitude 6.1 struck off northern Chile on Tuesday."
+GIANT_TITLE_CHARS = 150_000  # under the test's size limit: it is the page's content that is hostile
+
+
+def add_hostile_pages(site: NewsSite, max_page_size: int = TEST_MAX_PAGE_SIZE) -> None:
+    """Each hostile page at its HOSTILE_PATHS path, listed in the feed as an article."""
+    when = datetime(2024, 4, 2, 10, 30, tzinfo=UTC)
+    base = synthetic_article(7001, published=when)
+
+    def story(name: str, **changes: object) -> Article:
+        article = replace(base, path=HOSTILE_PATHS[name], **changes)  # type: ignore[arg-type]
+        site.add_article(article)
+        return article
+
+    # Windows-1252 bytes (the commonest Latin-1) under a UTF-8 header and <meta charset>.
+    cafe = story("mislabelled", title=MISLABELLED_TITLE, paragraphs=(
+        "The café on the square reopened its doors this week after a long renovation, its crème "
+        "brûlée back on the menu and its façade restored to the colours of 1902.", *base.paragraphs[1:]))
+    site.add_page(cafe.path, site.render_article(cafe).encode("cp1252"))
+    # The dates of the page (JSON-LD, <meta>) name the zone only by its abbreviation.
+    monsoon = story("ist_date", title="Monsoon Arrives Early in Kerala",
+                    paragraphs=synthetic_article(7002).paragraphs)
+    site.add_page(monsoon.path, site.render_article(monsoon).replace(when.isoformat(), IST_PUBLISHED))
+    # A title of 150,000 characters over a body of one character.
+    story("giant_title", title="Giant", paragraphs=("x",))
+    site.add_page(HOSTILE_PATHS["giant_title"],
+                  "<html><head><title>" + "Breaking " * (GIANT_TITLE_CHARS // 9) + "</title></head>"
+                  "<body><article><p>x</p></article></body></html>")
+    # A real story whose title, description and keywords run on and on.
+    council = story("long_fields", title="Council " + "names every street again " * 200,
+                    description="A description that never ends. " * 400,
+                    tags=tuple(f"street-{i}" for i in range(500)),
+                    paragraphs=synthetic_article(7003).paragraphs)
+    site.add_article(council)
+    # A one-line breaking-news item: short, but a real article.
+    story("breaking", title="Earthquake off Chile", paragraphs=(BREAKING_TEXT,))
+    # Compressed to a few kilobytes, many times the size limit once inflated.
+    inflated = b"<html><body><p>" + b"all work and no play " * (max_page_size // 2) + b"</p></body></html>"
+    story("gzip_bomb", title="Archive of Everything")
+    site.add_page(HOSTILE_PATHS["gzip_bomb"], gzip.compress(inflated), headers={"Content-Encoding": "gzip"})
 
 
 def _live_entry(i: int) -> str:
