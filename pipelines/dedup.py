@@ -33,8 +33,8 @@ def canonical_url(page: ExtractedPage) -> str:
 class DedupPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.seen_urls: set[str] = set()
-        self.seen_hashes: set[str] = set()
+        self.seen_urls: dict[str, str] = {}  # every URL passed on in this run: its article's URL
+        self.seen_hashes: dict[str, str] = {}  # content hash: its article's URL
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -46,12 +46,28 @@ class DedupPipeline:
         page, extracted = item.page, item.extracted
         url = canonical_url(item)
         digest = item.content_hash  # computed in the extraction worker
-        if url in self.seen_urls or digest in self.seen_hashes:
-            self.crawler.stats.inc_value(stats.DUPLICATES)
-            raise DropItem(f"duplicate within this run: {page.url}")
-        self.seen_urls.add(url)
-        self.seen_hashes.add(digest)
-        aliases = sorted({u for u in (page.url, canonicalize(page.final_url)) if u and u != url})
+        reached = {u for u in (url, page.url, canonicalize(page.final_url)) if u}
+        owner = self.seen_hashes.get(digest) or self.seen_urls.get(url)
+        if owner is not None:
+            # A repeat of an article passed on earlier in this run: its text is not stored
+            # again, but every URL it was reached by is, so that no run downloads it again.
+            new_urls = sorted(reached - self.seen_urls.keys())
+            if not new_urls:
+                self.crawler.stats.inc_value(stats.DUPLICATES)
+                raise DropItem(f"duplicate within this run: {page.url}")
+            self.seen_urls.update(dict.fromkeys(new_urls, owner))
+            return ArticleRecord(
+                source=page.source,
+                url=owner,
+                text="",
+                content_hash=digest,
+                fetched_at=page.fetched_at,
+                aliases=new_urls,
+                only_urls=True,
+            )
+        self.seen_urls.update(dict.fromkeys(reached, url))
+        self.seen_hashes[digest] = url
+        aliases = sorted(reached - {url})
         return ArticleRecord(
             source=page.source,
             url=url,

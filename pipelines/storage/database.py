@@ -73,6 +73,8 @@ class Store:
         if not records:
             return []
         every = records
+        links = [r for r in records if r.only_urls]
+        records = [r for r in records if not r.only_urls]
         with self.sessions.begin() as session:
             self._one_batch_at_a_time(session)
             rechecks = [r for r in records if r.recheck]
@@ -138,6 +140,8 @@ class Store:
                             "first_seen_at": record.fetched_at,
                         },
                     )
+            if links:
+                self._link_rows(session, links, url_rows)
             claimed: set[str] = set()
             if url_rows:
                 urls = ArticleUrl.__table__
@@ -173,6 +177,34 @@ class Store:
                 result.append(is_new)
             outcome = dict(zip(map(id, records), result, strict=True))
             return [outcome.get(id(r), False) for r in every]
+
+    @staticmethod
+    def _link_rows(
+        session: Session, links: Sequence[ArticleRecord], url_rows: dict[str, dict[str, Any]]
+    ) -> None:
+        """Rows for the URLs of pages that repeat an article (ArticleRecord.only_urls), added to
+        `url_rows`. Their article came earlier in the crawl: in this batch, or stored before."""
+        wanted = [h for h in {url_hash(r.url) for r in links} if h not in url_rows]
+        stored: dict[str, int] = {}
+        if wanted:
+            query = select(ArticleUrl.url_hash, ArticleUrl.article_id).where(ArticleUrl.url_hash.in_(wanted))
+            stored = {h: i for h, i in session.execute(query)}
+        for record in links:
+            key = url_hash(record.url)
+            owner = url_rows[key]["article_id"] if key in url_rows else stored.get(key)
+            if owner is None:  # its article was withdrawn (another writer's copy won): nothing to link
+                continue
+            for url in record.aliases:
+                url_rows.setdefault(
+                    url_hash(url),
+                    {
+                        "url_hash": url_hash(url),
+                        "url": url,
+                        "article_id": owner,
+                        "source": record.source,
+                        "first_seen_at": record.fetched_at,
+                    },
+                )
 
     def _one_batch_at_a_time(self, session: Session) -> None:
         """Wait until no other writer is storing a batch, and keep them waiting until commit.

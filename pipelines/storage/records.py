@@ -27,6 +27,9 @@ class ArticleRecord:
     tags: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)  # other canonical URLs it was reached by
     recheck: bool = False  # a re-fetch of a stored article: a changed text is a new revision
+    # A page repeating the article at `url` (its text or canonical URL, met earlier in this
+    # crawl): only the URLs it was reached by (`aliases`) are stored, as that article's.
+    only_urls: bool = False
     fingerprint: Fingerprint | None = None  # made in the extraction worker, off this process
 
     def columns(self) -> dict[str, Any]:

@@ -703,6 +703,23 @@ def add_hostile_pages(site: NewsSite, max_page_size: int = TEST_MAX_PAGE_SIZE) -
     site.add_page(HOSTILE_PATHS["gzip_bomb"], gzip.compress(inflated), headers={"Content-Encoding": "gzip"})
 
 
+def add_copies(site: NewsSite, article: Article, count: int) -> list[str]:
+    """`count` byte-identical copies of the article's page (no canonical link, as a wire
+    client's republication often has), at /wire/story/N.html; their paths."""
+    paths = []
+    for i in range(1, count + 1):
+        number = int(hashlib.sha1(article.path.encode()).hexdigest()[:6], 16) * 10 + i
+        paths.append(f"/wire/story/{number}.html")
+        site.add_page(paths[-1], site.render_article(article, canonical=False))
+    return paths
+
+
+def link_page(paths: list[str]) -> str:
+    """A bare listing page linking to these paths, in this order."""
+    links = "\n".join(f'<li><a href="{{{{BASE}}}}{p}">Story {i}</a></li>' for i, p in enumerate(paths))
+    return f"<html><head><title>Latest</title></head><body><ul>\n{links}\n</ul></body></html>"
+
+
 def _live_entry(i: int) -> str:
     return (f"{9 + i // 60:02d}:{i % 60:02d} GMT &mdash; Update {i}: the finance minister's "
             f"statement continues, with line item {i} of the spending plan read into the record "
