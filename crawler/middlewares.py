@@ -64,7 +64,9 @@ class ConditionalRequests:
         elif response.status == 200:
             found = validators.Validators(_header(response, "ETag"), _header(response, "Last-Modified"))
             if found:
-                self.found[response.url] = found
+                # Kept under the URL that was asked for, before any redirect: the one the next
+                # visit asks for again, and looks them up by.
+                self.found[request.meta.get("redirect_urls", [request.url])[0]] = found
         return response
 
     def spider_closed(self, spider: Spider, reason: str) -> None:

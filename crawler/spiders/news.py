@@ -31,7 +31,7 @@ from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitema
 from crawler.settings import settings_for
 from pipelines import stats
 from pipelines.storage import failures as failed_urls
-from pipelines.storage import history
+from pipelines.storage import validators
 from pipelines.storage.database import Store
 from pipelines.storage.models import utcnow
 
@@ -121,21 +121,28 @@ class NewsSpider(Spider):
             yield self._seed(url, self.parse_robots if is_robots else self.parse_sitemap)
         for url in self.source.start_urls:
             yield self._seed(url, self.parse_listing)
-        for url in self._recheck_urls():
+        for url, known in self._rechecks():
             self.scheduled.add(url)
+            # One request per article, by its own URL, never through its other URLs.
+            headers = {}
+            if known and known.etag:
+                headers["If-None-Match"] = known.etag
+            if known and known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
             yield Request(
                 url,
                 self.parse_article,
+                headers=headers,
                 errback=self.on_error,
                 dont_filter=True,
                 meta={**_CONDITIONAL, "entry": Entry(url), "listed": True, "recheck": True},
             )
 
-    def _recheck_urls(self) -> list[str]:
+    def _rechecks(self) -> list[tuple[str, validators.Validators | None]]:
         if not self.source.recheck:
             return []
         assert self.store is not None
-        return history.recent_urls(self.store, self.source.name, utcnow() - self.source.recheck)
+        return validators.for_rechecks(self.store, self.source.name, utcnow() - self.source.recheck)
 
     def closed(self, reason: str) -> None:
         if self.store is not None:

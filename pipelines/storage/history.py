@@ -64,14 +64,3 @@ def history(store: Store, url: str) -> History | None:
         versions.append(Version(article.revision, article.fetched_at, article.content_hash, article.text))
         return History(article.id, article.url, article.title, versions)
 
-
-def recent_urls(store: Store, source: str, since: datetime) -> list[str]:
-    """The source's articles first seen at or after `since`: those a recheck fetches again."""
-    with store.sessions() as session:
-        return list(
-            session.scalars(
-                select(Article.url)
-                .where(Article.source == source, Article.first_seen_at >= since)
-                .order_by(Article.first_seen_at.desc())
-            )
-        )

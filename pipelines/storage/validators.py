@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pipelines.storage.database import Store
-from pipelines.storage.models import HttpValidator, url_hash, utcnow
+from pipelines.storage.models import Article, ArticleUrl, HttpValidator, url_hash, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +76,29 @@ def for_urls(store: Store, urls: Iterable[str]) -> dict[str, Validators]:
     with store.sessions() as session:
         rows = session.scalars(select(HttpValidator).where(HttpValidator.url_hash.in_(list(by_hash))))
         return {by_hash[r.url_hash]: Validators(r.etag, r.last_modified, r.checked_at) for r in rows}
+
+
+def for_rechecks(store: Store, source: str, since: datetime) -> list[tuple[str, Validators | None]]:
+    """The source's articles first seen at or after `since`, newest first: each by its own URL,
+    the one a recheck fetches (a correction is recognised there only), with the validators to
+    ask "changed since?" with. Those its own URL answered with; else the ETag one of its other
+    URLs answered with (the page it was first fetched by, a tracking variant of it): an entity
+    tag names the page's content, whatever the URL, where a date would say nothing of it."""
+    query = (
+        select(Article.id, Article.url, ArticleUrl.url, HttpValidator.etag, HttpValidator.last_modified)
+        .join(ArticleUrl, ArticleUrl.article_id == Article.id, isouter=True)
+        .join(HttpValidator, HttpValidator.url_hash == ArticleUrl.url_hash, isouter=True)
+        .where(Article.source == source, Article.first_seen_at >= since)
+        .order_by(Article.first_seen_at.desc(), Article.id)
+    )
+    found: dict[int, tuple[str, Validators | None]] = {}
+    with store.sessions() as session:
+        for article_id, url, via, etag, last_modified in session.execute(query):
+            own = via == url and bool(etag or last_modified)
+            borrowed = via != url and bool(etag)
+            kept = found.setdefault(article_id, (url, None))[1]
+            if own:
+                found[article_id] = (url, Validators(etag, last_modified))
+            elif borrowed and kept is None:
+                found[article_id] = (url, Validators(etag, None))
+    return list(found.values())
