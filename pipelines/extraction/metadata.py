@@ -160,7 +160,7 @@ def _parse_loose(text: str) -> datetime | None:
         from dateutil import parser as date_parser
     except ImportError:  # pragma: no cover - trafilatura always brings it
         return None
-    from pipelines.timezones import TZINFOS
+    from pipelines.extraction.timezones import TZINFOS
 
     with warnings.catch_warnings():
         # A zone no table knows is read as UTC, like any other date without an offset.
