@@ -265,6 +265,7 @@ def test_pages_losing_their_text_degrade_the_source_within_three_runs_naming_ext
     assert verdict is not None and verdict.status == "degraded"
     assert any(r.startswith("extraction: ") and "layout changed?" in r for r in verdict.reasons), verdict
     with_pages = [r for r in scenario.broken.runs_until_noticed if r["pages"]]
+    print(f"broken: degraded after {len(with_pages)} run(s) with such pages")  # shown by pytest -rP
     assert 1 <= len(with_pages) <= 3, with_pages
 
 
@@ -272,6 +273,7 @@ def test_a_site_answering_403_fails_the_source_within_three_runs_naming_http_403
     verdict = scenario.blocked.verdict
     assert verdict is not None and verdict.status == "failing"
     assert any("HTTP 403" in r and "blocking us" in r for r in verdict.reasons), verdict
+    print(f"blocked: failing after {len(scenario.blocked.runs_until_noticed)} run(s)")  # shown by pytest -rP
     assert len(scenario.blocked.runs_until_noticed) <= 3, scenario.blocked.runs_until_noticed
 
 
