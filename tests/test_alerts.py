@@ -14,6 +14,7 @@ from urllib3.util import Retry
 from crawler.monitor.webhooks import Webhooks
 from tests.conftest import closed_port, describe, run_newsmill, write_config
 from tests.daemontools import Silent, wait_until
+from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.receiver import Receiver
 from tests.site.server import NewsSite
 
@@ -140,3 +141,65 @@ def test_bad_alerts_and_metrics_keys_are_refused(
     result = run_newsmill("health", config=alerts_config(tmp_path, site, alerts, daemon))
     assert result.returncode == 2, describe(result)
     assert message in result.stderr, result.stderr
+
+
+# -- alerts on each database ------------------------------------------------------------------
+
+
+def _record_run(store: Any, source: str, status: str, error: str | None = None) -> Any:
+    from pipelines.storage.models import CrawlRun, utcnow
+
+    with store.sessions.begin() as session:
+        run = CrawlRun(source=source, trigger="schedule", started_at=utcnow(), finished_at=utcnow(),
+                       status=status, error=error, pages=0, new=0, duplicates=0, skipped={}, errors={})
+        session.add(run)
+    return run
+
+
+def _store_article(store: Any, source: str, n: int, title: str) -> None:
+    from pipelines.storage.models import Article
+
+    with store.sessions.begin() as session:
+        session.add(Article(source=source, url=f"https://example.org/{n}", title=title, text="Body text.",
+                            content_hash=f"{source}-{n}"))
+
+
+def test_an_alert_tells_each_change_once_and_each_new_article_once(database_url: str) -> None:
+    from crawler.config import AlertConfig
+    from crawler.monitor.alerts import Alerts
+    from pipelines.health import Thresholds
+    from pipelines.storage.database import Store
+    from pipelines.storage.health import source_health
+
+    store = Store(database_url)
+    store.create_schema()
+    outcomes = Outcomes()
+    try:
+        with Receiver() as receiver:
+            hooks = Webhooks(outcomes, quick_retry())
+            rules = [AlertConfig(webhook=receiver.url("/health"), on=["health"]),
+                     AlertConfig(webhook=receiver.url("/news"), on=["articles"], match=["climate"])]
+
+            def after_run(run: Any) -> None:
+                # What the daemon's monitor does after each run, here on this test's thread.
+                alerts = Alerts(rules, store, hooks)  # anew each time: as after a restart
+                alerts.health_changed(source_health(store, "s", Thresholds(failing_after=2)))
+                alerts.run_finished("s", run.started_at)
+
+            after_run(_record_run(store, "s", "ok"))
+            for _ in range(4):
+                after_run(_record_run(store, "s", "failed", "HTTP 403 on every seed"))
+            run = _record_run(store, "s", "ok")
+            _store_article(store, "s", 1, "Climate talks resume")
+            _store_article(store, "s", 2, "Local elections")
+            _store_article(store, "s", 3, "A CLIMATE of fear")
+            after_run(run)
+            after_run(_record_run(store, "s", "ok"))  # nothing new: no POST
+            wait_until("every POST delivered", lambda: len(outcomes.seen) == 3)
+            health = [(b["previous"], b["status"]) for b in receiver.received("/health")]
+            assert health == [("ok", "failing"), ("failing", "ok")]
+            [batch] = receiver.received("/news")
+            assert [a["title"] for a in batch["articles"]] == ["Climate talks resume", "A CLIMATE of fear"]
+            hooks.close(5)
+    finally:
+        store.close()
