@@ -12,11 +12,24 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from crawler.commands import backfill, crawl, db, export, extract, health, history, run, runs, search, sources
+from crawler.commands import (
+    backfill,
+    crawl,
+    db,
+    export,
+    extract,
+    health,
+    history,
+    run,
+    runs,
+    search,
+    serve,
+    sources,
+)
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from crawler.errors import ConfigError
 
-COMMANDS = [crawl, run, runs, sources, health, backfill, search, export, history, extract, db]
+COMMANDS = [crawl, run, runs, sources, health, backfill, search, serve, export, history, extract, db]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,38 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from pipelines.storage.database import Store
+from pipelines.storage.exported import FIELDS, article_record
 from pipelines.storage.models import Article, ArticleUrl
-
-FIELDS = (
-    "id",
-    "source",
-    "url",
-    "title",
-    "authors",
-    "published_at",
-    "language",
-    "description",
-    "image",
-    "tags",
-    "text",
-    "first_seen_at",
-    "fetched_at",
-    "content_hash",
-    "revision",  # 1 for the text first stored; each correction found by a recheck adds one
-    "updated_at",  # when the latest revision was stored; null for revision 1
-    "urls",  # the story's other URLs: copies and near-duplicates stored as aliases of it
-)
-
-
-def article_record(article: Article, urls: list[str] | None = None) -> dict[str, Any]:
-    record: dict[str, Any] = {name: getattr(article, name) for name in FIELDS if name != "urls"}
-    record["urls"] = list(urls or [])
-    for name in ("published_at", "first_seen_at", "fetched_at", "updated_at"):
-        value = record[name]
-        record[name] = value.isoformat() if value else None
-    record["authors"] = list(record["authors"] or [])
-    record["tags"] = list(record["tags"] or [])
-    return record
 
 
 def _records(store: Store, articles: Iterator[Article], with_duplicates: bool) -> Iterator[dict[str, Any]]:

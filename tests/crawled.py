@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,14 @@ from sqlalchemy import text
 
 from tests.conftest import blog_source, describe, ledger_source, run_newsmill, write_config
 from tests.databases import _admin_engine, require_postgres
-from tests.site.server import NewsSite
+from tests.site.server import NewsSite, synthetic_article
 
-__all__ = ["Crawled", "crawled"]
+__all__ = ["HOSTILE_TITLE", "Crawled", "crawled"]
+
+# A story whose title and text are markup, as a hostile or careless page may give them: the
+# read side must show them as text, never run or render them.
+HOSTILE_TITLE = "<script>document.title='pwned'</script> Tide tables & <b>bold</b> claims"
+HOSTILE_PARAGRAPH = "Harbourmasters posted <img src=x onerror=\"document.title='pwned'\"> notices."
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,10 @@ def crawled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         database = f"sqlite:///{directory / 'news.db'}"
     try:
         with NewsSite() as site:
+            story = synthetic_article(900)
+            site.add_article(
+                replace(story, title=HOSTILE_TITLE, paragraphs=(HOSTILE_PARAGRAPH, *story.paragraphs))
+            )
             config = write_config(
                 directory,
                 {"ledger": ledger_source(site), "ledger-blog": blog_source(site)},

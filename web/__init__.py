@@ -1,0 +1,1 @@
+"""newsmill's read side on the web: the ASGI app of `newsmill serve`, its pages and JSON API."""
