@@ -1,4 +1,4 @@
-"""`newsmill export`: the stored articles as JSON lines or CSV."""
+"""`newsmill export`: the stored articles as JSON lines, CSV or Parquet."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     if args.source:
         config.source(args.source)
     out = Path(args.output) if args.output and args.output != "-" else None
+    if args.format == "parquet" and out is None:
+        raise UsageError("--format parquet writes a file: give -o FILE")
     count = export_articles(
         config.database,
         args.format,
@@ -39,10 +41,15 @@ def run(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     export = commands.add_parser(
         "export",
-        help="write the stored articles as JSON lines or CSV",
+        help="write the stored articles as JSON lines, CSV or Parquet",
         description="Write the stored articles, one record each.",
     )
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=["jsonl", "csv", "parquet"],
+        default="jsonl",
+        help="jsonl (default), csv, or parquet (a file for pandas, polars, DuckDB: needs -o)",
+    )
     export.add_argument("--source", metavar="NAME", help="only this source's articles")
     export.add_argument(
         "--since", metavar="DATE", help="only articles first seen at or after DATE (ISO 8601)"
