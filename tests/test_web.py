@@ -12,9 +12,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import Message
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,10 +25,12 @@ import pytest
 from crawler.commands.serve import is_loopback
 from tests.conftest import ROOT, cli_env, closed_port, describe, export_records, run_newsmill
 from tests.crawled import HOSTILE_TITLE, Crawled, crawled
+from tests.databases import sqlite_url
+from tests.site.server import NewsSite, synthetic_article
 from tests.webserver import serving
 from web.app import WebSettings, create_app
 
-__all__ = ["crawled"]
+__all__ = ["crawled", "sqlite_url"]
 
 TOKEN = "a-test-token-0123456789"
 
@@ -312,3 +316,24 @@ def test_newsmill_serve_answers_on_its_port(crawled: Crawled) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_article_page_shows_its_revisions_with_a_diff(
+    sqlite_url: str, make_config: Callable[..., Path]
+) -> None:
+    with NewsSite(fixtures=False) as site:
+        story = synthetic_article(1, published=datetime.now(UTC) - timedelta(hours=1))
+        site.add_article(story)
+        config = make_config({"ledger": {"feeds": [site.url_for("/feed.xml")], "recheck": "1d"}},
+                             database=sqlite_url)
+        first = run_newsmill("crawl", "-q", "--all", config=config)
+        assert first.returncode == 0, describe(first)
+        correction = "Correction: the district was misnamed in an earlier version."
+        site.update_article(story.path, paragraphs=(*story.paragraphs, correction))
+        second = run_newsmill("crawl", "-q", "--all", config=config)
+        assert second.returncode == 0 and "revised 1" in second.stdout, describe(second)
+    with serving(create_app(WebSettings(database=sqlite_url))) as url:
+        (article,) = get(url + "/api/articles").json()["articles"]
+        page = get(url + f"/articles/{article['id']}").text
+    assert 'id="revisions"' in page and "revision 1 → 2" in page
+    assert f'<span class="add">+{correction}</span>' in page

@@ -12,7 +12,7 @@ from pipelines.storage import search as searching
 from pipelines.storage.exported import load_record
 from web import charts, params
 from web.render import templates
-from web.sources import is_known, summaries
+from web.sources import is_known, languages, summaries
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -56,7 +56,7 @@ def index(
         cap=searching.COUNT_CAP,
         following=str(following) if following else None,
         sources=sorted(request.app.state.settings.schedules) or sorted(overview.totals(engine)),
-        languages=overview.languages(engine),
+        languages=languages(request),
     )
 
 

@@ -60,6 +60,18 @@ def summaries(request: Request, runs_each: int = 3, only: str | None = None) -> 
     ]
 
 
+def languages(request: Request) -> list[str]:
+    """The languages of the stored articles, for the search form; read again every minute at most
+    (a scan of every article)."""
+    state = request.app.state
+    cached: tuple[float, list[str]] | None = getattr(state, "languages", None)
+    if cached is None or time.monotonic() - cached[0] > _NAMES_TTL:
+        store: Store = state.store
+        cached = (time.monotonic(), overview.languages(store.engine))
+        state.languages = cached
+    return cached[1]
+
+
 def is_known(request: Request, name: str) -> bool:
     return name in known_sources(request) or name in known_sources(request, fresh=True)
 
