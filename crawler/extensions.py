@@ -45,7 +45,7 @@ class RunRecorder:
         # and never runs on an outdated one. newsmill's own entry points checked already.
         if not crawler.settings.getbool("NEWSMILL_SCHEMA_READY"):
             schema.prepare(crawler.settings["NEWSMILL_DATABASE"])
-        self.store = Store(crawler.settings["NEWSMILL_DATABASE"])
+        self.store = Store.for_crawl(crawler.settings)
         self.run_id: int | None = crawler.settings.getint("NEWSMILL_RUN_ID") or None
         self.trigger = crawler.settings.get("NEWSMILL_TRIGGER", "cli")
         self.locked = crawler.settings.getbool("NEWSMILL_SOURCE_LOCKED")
@@ -77,6 +77,9 @@ class RunRecorder:
                 "or by `newsmill db replay`"
             )
         self.status = "failed" if failure else _STATUS.get(reason, "failed")
+        if reason == "closespider_timeout":
+            # Stopped at max_runtime: what it could not reach by then is the error, not the status.
+            self.status = "timeout"
         error = failure or (None if self.status in {"ok", "interrupted", "timeout"} else reason)
         self.crawler.stats.set_value(stats.STATUS, self.status)
         if error:

@@ -30,17 +30,16 @@ def _header(response: Response, name: str) -> str | None:
 
 
 class ConditionalRequests:
-    def __init__(self, crawler: Crawler, database: str) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.store = Store(database)
+        self.store = Store.for_crawl(crawler.settings)
         self.found: dict[str, validators.Validators] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        database = crawler.settings.get("NEWSMILL_DATABASE")
-        if not database:
+        if not crawler.settings.get("NEWSMILL_DATABASE"):
             raise NotConfigured("no database to keep validators in")
-        middleware = cls(crawler, database)
+        middleware = cls(crawler)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 

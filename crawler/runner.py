@@ -1,12 +1,18 @@
-"""One process, one Scrapy reactor, one crawl per source: the one-off crawl's engine room.
+"""Scrapy crawls in this process: `run_crawls` for a one-off crawl (one reactor, one crawl per
+source, then the process ends), and `CrawlHost` for a crawl worker, which runs crawl after
+crawl in one reactor that keeps running.
 
-Scrapy's reactor cannot be started twice in a process, so whoever wants crawls repeatedly
-(the daemon) starts this in a fresh process each time.
+A CrawlHost sets up once what every crawl of the process shares: Scrapy imported, the
+database's engine and connection pool (NEWSMILL_STORE), the extraction pool, the robots.txt
+rules fetched (NEWSMILL_ROBOTS_CACHE) and one download slot per host (NEWSMILL_HOST_SLOTS,
+so that two sources on one host keep to its per_domain and delay together). A crawl then
+costs a Scrapy Crawler (its settings, components and engine) and what it fetches.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +23,7 @@ from pipelines.extraction.pool import ExtractionPool
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import Settings
+    from twisted.internet.defer import Deferred
 
 QUIET_LOGGERS = (
     "scrapy.downloadermiddlewares.retry",
@@ -116,10 +123,7 @@ def _crawl(
     process = CrawlerProcess(settings)
     # Library warnings go to the log, which the terminal shows only with --verbose.
     logging.captureWarnings(True)
-    if log_level != "INFO" and log_level != "DEBUG":
-        # Failed downloads are counted in the summary; their tracebacks are noise there.
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_scrapy(log_level)
     crawlers = []
     for source in sources:
         crawler = process.create_crawler(NewsSpider)
@@ -128,3 +132,109 @@ def _crawl(
     startup.end()
     process.start()
     return [CrawlResult.from_crawler(name, crawler) for name, crawler in crawlers]
+
+
+def quiet_scrapy(log_level: str) -> None:
+    if log_level != "INFO" and log_level != "DEBUG":
+        # Failed downloads are counted in the summary; their tracebacks are noise there.
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+# Seconds past max_runtime at which a run's downloads time out (crawler.deadline): after
+# Scrapy's own close at max_runtime (CLOSESPIDER_TIMEOUT), so the run is recorded "timeout".
+DEADLINE_MARGIN = 1.0
+
+
+class CrawlHost:
+    """Runs crawls in this process's running reactor, as many at once as it is given, each
+    with its own Scrapy Crawler, sharing what is set up once (see the module's docstring).
+
+    The caller has checked the database with `schema.prepare` already, and installed the
+    asyncio reactor before anything imported twisted.internet.reactor."""
+
+    def __init__(self, database: str, *, log_level: str = "ERROR", extract_workers: int = -1) -> None:
+        from crawler import startup
+        from crawler.downloader import HostSlots
+        from crawler.robotstxt import RobotsCache
+        from pipelines.database import Store
+
+        startup.import_download_handler()
+        self.pool = (
+            ExtractionPool(extract_workers if extract_workers > 0 else None).start()
+            if extract_workers != 0
+            else None
+        )
+        self.store = Store(database)
+        self.settings = base_settings(
+            NEWSMILL_SCHEMA_READY=True,
+            NEWSMILL_EXTRACT_POOL=self.pool,
+            NEWSMILL_EXTRACT_WORKERS=extract_workers,
+            NEWSMILL_STORE=self.store,
+            NEWSMILL_ROBOTS_CACHE=RobotsCache(),
+            NEWSMILL_HOST_SLOTS=HostSlots(),
+            NEWSMILL_PROGRESS_INTERVAL=0,
+            LOG_LEVEL=log_level,
+        )
+        quiet_scrapy(log_level)
+        self.crawlers: dict[int, Crawler] = {}  # by run id
+
+    def crawl(
+        self, config: Config, source: SourceConfig, *, run_id: int, trigger: str
+    ) -> Deferred[CrawlResult]:
+        """One run of `source`, recorded in the run record `run_id` (opened by the caller, who
+        holds the source's lock). Fires with its result; a crawl that raised gives a
+        "failed" result with the exception as its error, and never an errback."""
+        from scrapy.crawler import Crawler
+
+        from crawler.spiders.news import NewsSpider
+
+        run_settings: dict[str, Any] = {
+            "NEWSMILL_RUN_ID": run_id,
+            "NEWSMILL_TRIGGER": trigger,
+            "NEWSMILL_SOURCE_LOCKED": True,
+        }
+        if source.max_runtime:
+            limit = source.max_runtime.total_seconds()
+            # Scrapy's gentle close at max_runtime; the deadline ends what that close waits for.
+            run_settings["CLOSESPIDER_TIMEOUT"] = limit
+            run_settings["NEWSMILL_RUN_DEADLINE"] = time.monotonic() + limit + DEADLINE_MARGIN
+        crawler = Crawler(NewsSpider, self.settings)
+        self.crawlers[run_id] = crawler
+        started = time.monotonic()
+
+        def done(_: Any) -> CrawlResult:
+            return CrawlResult.from_crawler(source.name, crawler)
+
+        def failed(failure: Any) -> CrawlResult:
+            result = CrawlResult.from_crawler(source.name, crawler)
+            result.status = "failed"
+            result.error = f"the crawl raised {failure.type.__name__}: {failure.getErrorMessage()}"
+            result.seconds = result.seconds or time.monotonic() - started
+            return result
+
+        def forget(result: CrawlResult) -> CrawlResult:
+            self.crawlers.pop(run_id, None)
+            return result
+
+        try:
+            running = crawler.crawl(source=source, config=config, run_settings=run_settings)
+        except Exception:  # raised before its Deferred existed
+            from twisted.internet.defer import fail
+
+            running = fail()
+        return running.addCallbacks(done, failed).addBoth(forget)
+
+    def stop(self, run_id: int | None = None) -> None:
+        """Ask one run (or every run) to stop: Scrapy finishes the downloads in flight, stores
+        what it has and the run is recorded "interrupted"."""
+        from scrapy.utils.defer import deferred_from_coro
+
+        for key, crawler in list(self.crawlers.items()):
+            if run_id is None or key == run_id:
+                deferred_from_coro(crawler.stop_async())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+        self.store.close()

@@ -123,7 +123,7 @@ class StorePipeline:
     # -- Scrapy's hooks ---------------------------------------------------------------------
 
     def open_spider(self) -> None:
-        self.store = Store(self.database_url)
+        self.store = Store.for_crawl(self.crawler.settings)
         spider = self.crawler.spider
         label = getattr(getattr(spider, "source", None), "name", None) or "crawl"
         self.spool = spool.Spool(self.spool_dir, self.database_url, label)

@@ -45,6 +45,8 @@ class NewsSpider(Spider):
         "DOWNLOADER_MIDDLEWARES": {
             # Right after Scrapy's RobotsTxtMiddleware (100), which fetches what it reuses.
             "crawler.robotstxt.RobotsTxtReuse": 110,
+            # Right after Scrapy's DownloadTimeoutMiddleware (350), whose timeout it shortens.
+            "crawler.deadline.RunDeadline": 360,
             "crawler.middlewares.ConditionalRequests": 950,
         },
     }
@@ -85,6 +87,10 @@ class NewsSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         # Scrapy freezes settings after from_crawler: the source's own apply here.
         crawler.settings.setdict(settings_for(spider.config, spider.source), priority="spider")
+        # A crawl worker's per-run settings (crawler.runner.CrawlHost), as from the command line.
+        run_settings = getattr(spider, "run_settings", None)
+        if isinstance(run_settings, dict):
+            crawler.settings.setdict(run_settings, priority="cmdline")
         crawler.signals.connect(spider.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(spider.feed_backlog, signal=signals.spider_idle)
         return spider
@@ -105,7 +111,7 @@ class NewsSpider(Spider):
     # -- seeds --------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Request]:
-        self.store = Store(self.settings["NEWSMILL_DATABASE"])
+        self.store = Store.for_crawl(self.settings)
         part = self.settings.getdict("NEWSMILL_BACKFILL_PART")
         if part:
             # Read in full, never answered by a 304: a backfill wants what the sitemap lists,

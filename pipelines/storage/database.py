@@ -29,11 +29,27 @@ STORE_LOCK_KEY = int.from_bytes(hashlib.sha1(b"newsmill:store").digest()[:8], "b
 
 
 class Store:
-    def __init__(self, database_url: str) -> None:
-        self.engine = make_engine(database_url)
+    def __init__(self, database_url: str | None = None, *, engine: Engine | None = None) -> None:
+        self._owns_engine = engine is None
+        if engine is None:
+            assert database_url is not None
+            engine = make_engine(database_url)
+        self.engine = engine
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._insert = self.insert()
         self.revised = 0  # re-fetched articles stored as a new revision by this store
+
+    @classmethod
+    def for_crawl(cls, settings: Any) -> Store:
+        """A crawl component's store: on the engine of the process's NEWSMILL_STORE when it
+        has one (a crawl worker, crawl after crawl: one connection pool, no engine set up or
+        torn down per run), else on an engine of its own."""
+        shared: Store | None = settings.get("NEWSMILL_STORE")
+        return cls(engine=shared.engine) if shared is not None else cls(settings["NEWSMILL_DATABASE"])
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Store:
+        # A handle on a database, carried in Scrapy's settings, which are copied per crawler.
+        return self
 
     def insert(self) -> Any:
         """The dialect's INSERT, the one with ON CONFLICT. Each dialect's module is imported
@@ -51,7 +67,8 @@ class Store:
         schema.prepare(self.engine.url)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:  # a store on another's engine leaves it to its owner
+            self.engine.dispose()
 
     # -- articles ---------------------------------------------------------------------------
 
