@@ -167,6 +167,17 @@ class DaemonSettings(_Strict, frozen=True):
     misfire_grace_time: Annotated[float, Meta(ge=1)] = 300
     metrics: str | None = None  # "127.0.0.1:9410": Prometheus metrics and /healthz; off when unset
     metrics_token: str | None = None  # wanted as a bearer token; required off loopback
+    # Long-lived crawl worker processes (`newsmill run --workers N` overrides it). One is
+    # plenty for thousands of feeds on two cores: a poll that finds nothing costs milliseconds.
+    workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    # Runs in flight at once across the workers; the rest wait, earliest due first.
+    max_runs: Annotated[int, Meta(ge=1)] = 32
+    # A worker is replaced by a fresh process after this many runs, or once its memory (RSS)
+    # passes recycle_memory MiB: whatever leaks cannot grow for months.
+    recycle_runs: Annotated[int, Meta(ge=1)] = 20_000
+    recycle_memory: Annotated[int, Meta(ge=64)] = 1024
+    # Run records older than this are pruned, but each source's last run and last failure.
+    keep_runs: Seconds = Seconds(30 * 86400)
 
 
 class StoreSettings(_Strict, frozen=True):

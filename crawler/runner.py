@@ -154,10 +154,10 @@ class CrawlHost:
     asyncio reactor before anything imported twisted.internet.reactor."""
 
     def __init__(self, database: str, *, log_level: str = "ERROR", extract_workers: int = -1) -> None:
-        from crawler import startup
+        from common import startup
         from crawler.downloader import HostSlots
         from crawler.robotstxt import RobotsCache
-        from pipelines.database import Store
+        from pipelines.storage.database import Store
 
         startup.import_download_handler()
         self.pool = (

@@ -128,18 +128,22 @@ def test_cli_crawl_waits_for_a_source_crawled_elsewhere_then_crawls_it(tmp_path:
         assert [r["status"] for r in runs(config, "busy")] == ["ok"]
 
 
-def test_a_crawl_process_that_dies_is_recorded_failed_and_the_daemon_goes_on(tmp_path: Path) -> None:
+def test_a_crawl_worker_that_dies_has_its_run_recorded_interrupted_and_is_replaced(tmp_path: Path) -> None:
     with daemon_in_a_hung_crawl(tmp_path, "doomed", "every 1s") as (config, daemon):
         pid = int(daemon.events("run_started", "doomed")[0]["pid"])
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would
-        failed = wait_until(
-            "the killed run to be recorded", lambda: finished(config, "doomed", "failed"), daemon=daemon
+        lost = wait_until(
+            "the killed run to be recorded", lambda: finished(config, "doomed", "interrupted"), daemon=daemon
         )
-        assert "killed by SIGKILL" in failed[0]["error"]
-        wait_until(
-            "the next run to start", lambda: len(daemon.events("run_started", "doomed")) >= 2, daemon=daemon
+        assert f"crawl worker (pid {pid}) killed by SIGKILL" in lost[0]["error"]
+        again = wait_until(
+            "the source to run again on a new worker",
+            lambda: [e for e in daemon.events("run_started", "doomed") if int(e["pid"]) != pid],
+            daemon=daemon,
         )
+        assert int(again[0]["run_id"]) > lost[0]["id"]
         assert daemon.stop() == 0
+    assert [r for r in runs(config) if r["status"] == "running"] == []
 
 
 def test_a_config_that_does_not_validate_is_refused_at_start_with_exit_2(tmp_path: Path) -> None:

@@ -1,0 +1,182 @@
+"""The daemon's long-lived crawl workers, for real: `python scheduler.py` as a process, its
+workers as its children, HTTP servers on 127.0.0.1, a real SQLite file. One worker serves run
+after run; the runs in flight stay within max_runs; two sources on one host share its
+per_domain. (A worker killed under its run: tests/test_daemon_control.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from tests.conftest import write_config
+from tests.daemontools import Silent, feed_source, finished, running_daemon, runs, wait_until, when
+from tests.site.server import NewsSite, synthetic_article
+
+
+def test_one_worker_serves_run_after_run_without_starting_again(tmp_path: Path) -> None:
+    with NewsSite(fixtures=False) as site:
+        site.add_article(synthetic_article(1))
+        config = write_config(tmp_path, {"live": feed_source(site, schedule="every 1s")})
+        with running_daemon(config) as daemon:
+            wait_until("four runs", lambda: len(finished(config, "live", "ok")) >= 4, daemon=daemon)
+            site.add_article(synthetic_article(2))  # found by a later run of the same worker
+            wait_until("the new article", lambda: sum(r["new"] for r in runs(config, "live")) == 2,
+                       daemon=daemon)
+            assert daemon.stop() == 0
+    ends = daemon.events("run_finished", "live")
+    assert len(ends) >= 5
+    assert {e["worker_pid"] for e in ends} == {ends[0]["worker_pid"]}, "every run on one worker"
+    # Its count of runs served goes up by one a run: one process, set up once.
+    assert [e["worker_runs"] for e in ends] == list(range(1, len(ends) + 1))
+    assert len(daemon.events("worker_ready")) == 1, "the worker started (imported Scrapy...) once"
+    starts = daemon.events("run_started", "live")
+    assert {int(e["pid"]) for e in starts} == {ends[0]["worker_pid"]}
+
+
+def test_runs_in_flight_never_exceed_max_runs(tmp_path: Path) -> None:
+    # Five sources whose every run hangs until its max_runtime: they would all run at once.
+    silent = Silent()
+    try:
+        crawl = {"timeout": 300, "retries": 0, "obey_robots": False}
+        sources = {
+            f"hung{n}": {
+                "start_urls": [f"{silent.url}{n}"], "schedule": "every 1s", "max_runtime": "1s", "crawl": crawl,
+            }
+            for n in range(5)
+        }
+        config = write_config(tmp_path, sources, extra={"daemon": {"max_runs": 2, "grace_period": 1}})
+        with running_daemon(config) as daemon:
+            wait_until(
+                "every source to have run",
+                lambda: {r["source"] for r in runs(config) if r["status"] != "running"} == set(sources),
+                daemon=daemon,
+            )
+            assert daemon.stop() == 0
+    finally:
+        silent.close()
+    records = [r for r in runs(config) if r["finished_at"]]
+    assert {r["status"] for r in records} <= {"timeout", "interrupted"}
+    edges = sorted(
+        itertools.chain.from_iterable(
+            ((when(r["started_at"]), 1), (when(r["finished_at"]), -1)) for r in records
+        ),
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    in_flight = list(itertools.accumulate(step for _, step in edges))
+    assert max(in_flight) == 2, "two at a time, never more"
+
+
+_WORDS = (
+    "council budget river harbour election minister school storm bridge festival court museum "
+    "railway farmers library hospital strike vote mayor winter market island factory"
+).split()
+
+
+def _prose(path: str, n: int) -> str:
+    """A sentence of its own for every page and paragraph: no two stories near-duplicates."""
+    digest = hashlib.sha256(f"{path}:{n}".encode()).digest()
+    words = [_WORDS[b % len(_WORDS)] for b in digest[:24]]
+    return "The " + " ".join(words) + " were discussed again today."
+
+
+class _SlowSite:
+    """Two feeds on one host, each listing articles that take a while to serve; counts how
+    many requests it is answering at once."""
+
+    def __init__(self, articles: int = 6, pause: float = 0.3) -> None:
+        self.lock = threading.Lock()
+        self.current = 0
+        self.most = 0
+        self.paths: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with site.lock:
+                    site.current += 1
+                    site.most = max(site.most, site.current)
+                    site.paths.append(self.path)
+                try:
+                    body, kind = site.page(self.path, articles)
+                    if kind == "text/html":
+                        time.sleep(pause)  # a slow article page: requests to the host overlap
+                    self.send_response(200 if body else 404)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    with site.lock:
+                        site.current -= 1
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def page(self, path: str, articles: int) -> tuple[bytes, str]:
+        if path in ("/world.xml", "/politics.xml"):
+            section = path[1:-4]
+            items = "".join(
+                f"<item><title>{section} {n}</title><link>{self.url}/2024/05/0{n % 9 + 1}/{section}-{n}.html</link>"
+                "</item>"
+                for n in range(articles)
+            )
+            feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{section}</title>{items}</channel></rss>'
+            return feed.encode(), "application/rss+xml"
+        if path.endswith(".html"):
+            paragraphs = "".join(f"<p>{_prose(path, n)}</p>" for n in range(8))
+            return (f"<html><head><title>{path}</title></head><body><article><h1>{path}</h1>{paragraphs}"
+                    "</article></body></html>").encode(), "text/html"
+        return b"", "text/plain"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def _slow_site() -> Iterator[_SlowSite]:
+    site = _SlowSite()
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+def test_two_sources_on_one_host_keep_to_its_per_domain_together(tmp_path: Path) -> None:
+    with _slow_site() as site:
+        crawl = {"per_domain": 2, "concurrency": 16, "obey_robots": False}
+        sources = {
+            name: {"feeds": [f"{site.url}/{name}.xml"], "schedule": "every 1h", "crawl": crawl}
+            for name in ("world", "politics")
+        }
+        config = write_config(tmp_path, sources)
+        with running_daemon(config) as daemon:
+            wait_until(
+                "both sources' runs",
+                lambda: finished(config, "world", "ok") and finished(config, "politics", "ok"),
+                daemon=daemon,
+            )
+            assert daemon.stop() == 0
+    world, politics = finished(config, "world", "ok")[0], finished(config, "politics", "ok")[0]
+    assert world["new"] == politics["new"] == 6
+    # The two runs overlapped (each alone takes three rounds of the pause)...
+    assert when(world["started_at"]) < when(politics["finished_at"])
+    assert when(politics["started_at"]) < when(world["finished_at"])
+    # ...and the host never had more than its per_domain requests at once from both together.
+    assert site.most == 2, site.most
