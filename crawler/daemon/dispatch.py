@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.urls import host_of, site_key
 from crawler.config import Config, SourceConfig
 from crawler.daemon.jobs import Init, Job, RunReport
 from crawler.daemon.logs import fields
 from crawler.daemon.workers import WorkerProcess, describe_exit
-from common.urls import host_of, site_key
 from pipelines.storage.database import Store
 
 log = logging.getLogger("newsmill.daemon")
