@@ -23,7 +23,7 @@ import select
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -49,6 +49,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SCHEDULER_THREADS = 4
 RECORD_TIMEOUT = 15.0  # seconds the workers' runs get to be recorded at shutdown
 STATUS_REFRESH = 1.0  # seconds between looks at the workers and the status file
+PRUNE_EVERY = 3600.0  # seconds between prunings of the run records past daemon.keep_runs
 
 
 class Daemon:
@@ -73,6 +74,8 @@ class Daemon:
         self.monitor = Monitor(config)  # health, alerts, metrics: off the crawl path
         # Told of every run that ends (its record closed), on a worker's reader thread.
         self.dispatcher.listeners.append(lambda report: self.monitor.run_finished(report.source, self.config))
+        self._pruned_at = -PRUNE_EVERY
+        self._pruning: threading.Thread | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -124,6 +127,32 @@ class Daemon:
                     return
             self.dispatcher.check()
             self._refresh_status()
+            self._prune()
+
+    def _prune(self) -> None:
+        """Now and then, in a thread of its own (a first pruning can take a while), the run
+        records older than keep_runs go, but each source's last run and last failure."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY:
+            return
+        if self._pruning is not None and self._pruning.is_alive():
+            return
+        self._pruned_at = time.monotonic()
+        cutoff = utcnow() - timedelta(seconds=self.config.daemon.keep_runs)
+
+        def prune() -> None:
+            try:
+                removed = self.store.prune_runs(cutoff)
+            except Exception as exc:
+                log.error("run records not pruned: %s", exc)
+                return
+            if removed:
+                log.info(
+                    "pruned %d run records started before %s", removed, cutoff.isoformat(timespec="seconds"),
+                    extra=fields(event="runs_pruned", removed=removed),
+                )
+
+        self._pruning = threading.Thread(target=prune, name="newsmill-prune", daemon=True)
+        self._pruning.start()
 
     def _stop(self, wakeup: int) -> None:
         with self._cond:

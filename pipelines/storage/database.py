@@ -286,6 +286,33 @@ class Store:
             ids = list(session.scalars(closed.returning(CrawlRun.id)))
         return sorted(ids)
 
+    def prune_runs(self, older_than: datetime, batch: int = 5000) -> int:
+        """Delete the run records started before `older_than`, but each source's last run and
+        last failed run, and runs still open; how many went. In batches, each a transaction of
+        its own: crawls go on writing in between."""
+        last = select(func.max(CrawlRun.id)).group_by(CrawlRun.source)
+        failed = select(func.max(CrawlRun.id)).where(CrawlRun.status == "failed")
+        last_failed = failed.group_by(CrawlRun.source)
+        with self.sessions() as session:
+            keep = set(session.scalars(last)) | set(session.scalars(last_failed))
+        doomed = (
+            select(CrawlRun.id)
+            .where(CrawlRun.started_at < older_than, CrawlRun.status != "running")
+            .order_by(CrawlRun.id)
+        )
+        removed = 0
+        after = 0
+        while True:
+            with self.sessions.begin() as session:
+                ids = list(session.scalars(doomed.where(CrawlRun.id > after).limit(batch)))
+                if not ids:
+                    return removed
+                after = ids[-1]
+                gone = [i for i in ids if i not in keep]
+                if gone:
+                    session.execute(delete(CrawlRun).where(CrawlRun.id.in_(gone)))
+                removed += len(gone)
+
     def runs(self, source: str | None = None, limit: int = 20) -> list[CrawlRun]:
         query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
         if source:
