@@ -153,11 +153,15 @@ class CrawlHost:
     The caller has checked the database with `schema.prepare` already, and installed the
     asyncio reactor before anything imported twisted.internet.reactor."""
 
-    def __init__(self, database: str, *, log_level: str = "ERROR", extract_workers: int = -1) -> None:
+    def __init__(
+        self, database: str, *, log_level: str = "ERROR", extract_workers: int = -1, runs: int = 32
+    ) -> None:
+        """`runs`: how many crawls may run at once, for the size of the connection pool."""
         from common import startup
         from crawler.downloader import HostSlots
         from crawler.robotstxt import RobotsCache
         from pipelines.storage.database import Store
+        from pipelines.storage.engine import make_engine
 
         startup.import_download_handler()
         self.pool = (
@@ -165,7 +169,9 @@ class CrawlHost:
             if extract_workers != 0
             else None
         )
-        self.store = Store(database)
+        # Each running crawl may hold a connection in its store's writer thread while the
+        # reactor thread queries: a pool smaller than that would block the reactor.
+        self.store = Store(engine=make_engine(database, connections=runs + 5))
         self.settings = base_settings(
             NEWSMILL_SCHEMA_READY=True,
             NEWSMILL_EXTRACT_POOL=self.pool,
@@ -237,4 +243,4 @@ class CrawlHost:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
-        self.store.close()
+        self.store.engine.dispose()

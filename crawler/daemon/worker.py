@@ -204,7 +204,7 @@ def main(argv: list[str]) -> int:
     except DatabaseError as exc:
         conn.send(("fatal", str(exc)))
         return 1
-    host = CrawlHost(init.config.database, log_level=init.log_level)
+    host = CrawlHost(init.config.database, log_level=init.log_level, runs=init.config.daemon.max_runs)
     worker = Worker(conn, host, init.config)
     # SIGTERM (from whoever, not the daemon: it sends "stop") stops gracefully as well.
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(worker.shutdown))

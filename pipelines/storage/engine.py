@@ -42,16 +42,21 @@ def _use_wal(cursor: sqlite3.Cursor) -> None:
             time.sleep(0.01)
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, connections: int | None = None) -> Engine:
+    """`connections`: how many the pool keeps for callers at once (SQLAlchemy's default, 5
+    and 10 more on demand, unless told), for an engine many crawls share."""
     url = make_url(database_url)
+    pool: dict[str, Any] = {"pool_size": connections, "max_overflow": 10} if connections else {}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT}, **pool)
+        else:
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # libpq: a server that stops answering (rather than refusing) still fails a write within
     # seconds, so the store falls back to its buffer and spool instead of hanging the crawl.
     libpq = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
     connect_args = libpq if url.get_backend_name() == "postgresql" else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
