@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -186,3 +188,64 @@ def test_two_sources_on_one_host_keep_to_its_per_domain_together(tmp_path: Path)
     assert when(politics["started_at"]) < when(world["finished_at"])
     # ...and the host never had more than its per_domain requests at once from both together.
     assert site.most == 2, site.most
+
+
+def test_a_worker_is_recycled_after_recycle_runs_and_no_run_is_lost(tmp_path: Path) -> None:
+    with NewsSite(fixtures=False) as site:
+        site.add_article(synthetic_article(1))
+        config = write_config(
+            tmp_path,
+            {"live": feed_source(site, schedule="every 1s")},
+            extra={"daemon": {"recycle_runs": 2}},
+        )
+        with running_daemon(config) as daemon:
+            wait_until(
+                "runs on a third worker",
+                lambda: len({e["worker_pid"] for e in daemon.events("run_finished", "live")}) >= 3,
+                daemon=daemon,
+            )
+            assert daemon.stop() == 0
+    ends = daemon.events("run_finished", "live")
+    by_worker: dict[int, list[int]] = {}
+    for end in ends:
+        by_worker.setdefault(end["worker_pid"], []).append(end["worker_runs"])
+    first, second = list(by_worker)[:2]
+    assert by_worker[first] == [1, 2] and by_worker[second] == [1, 2], by_worker
+    assert len(daemon.events("worker_recycled")) >= 2
+    assert {e["status"] for e in ends} == {"ok"}, "a recycled worker's runs end as they would"
+    assert [r for r in runs(config) if r["status"] != "ok"] == []
+
+
+def test_a_worker_killed_mid_crawl_loses_no_article_and_stores_none_twice(tmp_path: Path) -> None:
+    with _slow_site() as site:
+        crawl = {"per_domain": 1, "obey_robots": False}
+        sources = {"world": {"feeds": [f"{site.url}/world.xml"], "schedule": "every 1s", "crawl": crawl}}
+        config = write_config(tmp_path, sources)
+        with running_daemon(config) as daemon:
+            started = wait_until(
+                "the first run", lambda: daemon.events("run_started", "world"), daemon=daemon
+            )
+            wait_until("articles being fetched", lambda: sum(p.endswith(".html") for p in site.paths) >= 2,
+                       daemon=daemon)
+            os.kill(int(started[0]["pid"]), signal.SIGKILL)
+            wait_until("every article stored", lambda: _stored(config) == 6, daemon=daemon)
+            assert daemon.stop() == 0
+    statuses = [r["status"] for r in runs(config, "world")]
+    assert statuses[0] == "interrupted" and "ok" in statuses, statuses
+    assert _stored(config, distinct=False) == 6, "each article stored once"
+
+
+def _stored(config: Path, *, distinct: bool = True) -> int:
+    from sqlalchemy import create_engine, text
+
+    from tests.daemontools import database_url
+
+    engine = create_engine(database_url(config))
+    try:
+        with engine.connect() as connection:
+            column = "COUNT(DISTINCT url)" if distinct else "COUNT(*)"
+            return int(connection.execute(text(f"SELECT {column} FROM articles")).scalar() or 0)
+    except Exception:  # the schema is not there yet
+        return 0
+    finally:
+        engine.dispose()
