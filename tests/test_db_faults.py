@@ -74,7 +74,7 @@ def test_kill_9_mid_crawl_then_rerun_stores_each_article_once_and_closes_the_kil
 
 
 def test_a_scheduled_run_closes_a_run_a_killed_crawl_left_running(database_url: str, tmp_path: Path) -> None:
-    # The daemon's worker process holds the source's lock, as `newsmill crawl` does: a run of
+    # The daemon's crawl worker holds the source's lock, as `newsmill crawl` does: a run of
     # that source still marked running was left by a crawl that died. Nothing listens on the
     # feed's port: the scheduled run itself fails, quickly.
     feed = f"http://127.0.0.1:{closed_port()}/feed.xml"
@@ -85,13 +85,27 @@ def test_a_scheduled_run_closes_a_run_a_killed_crawl_left_running(database_url: 
         left = store.start_run("ledger", "cli")
     finally:
         store.close()
+    # A crawl worker as the daemon drives it: one job sent, its report read back.
     script = (
+        "import queue\n"
+        "from datetime import UTC, datetime\n"
         "from crawler.config import load_config\n"
-        "from crawler.daemon import worker\n"
-        f"print(worker.run(load_config({str(config)!r}), 'ledger', 'schedule', 'ERROR'))\n"
+        "from crawler.daemon.jobs import Init, Job\n"
+        "from crawler.daemon.workers import WorkerProcess\n"
+        f"config = load_config({str(config)!r})\n"
+        "box = queue.Queue()\n"
+        "worker = WorkerProcess.spawn(0, Init(config), on_message=lambda w, m: box.put(m),\n"
+        "                             on_exit=lambda w, code: box.put(('exit', code)), on_line=print)\n"
+        "worker.send('run', Job(1, 'ledger', 'schedule', datetime.now(UTC)))\n"
+        "while (message := box.get(timeout=120))[0] != 'finished':\n"
+        "    pass\n"
+        "worker.stop()\n"
+        "while box.get(timeout=60)[0] != 'exit':\n"
+        "    pass\n"
+        "print(message[2].status)\n"
     )
     output = python_output(script)
-    assert output.split()[-1] == "1"  # the scheduled run failed: nothing at the feed's port
+    assert output.split()[-1] == "failed"  # the scheduled run failed: nothing at the feed's port
     records = {r["id"]: r for r in runs(config)}
     assert (records[left]["status"], records[left]["error"]) == ("interrupted", ABANDONED)
     assert [r["trigger"] for i, r in records.items() if i != left] == ["schedule"]
