@@ -212,8 +212,12 @@ def test_a_worker_is_recycled_after_recycle_runs_and_no_run_is_lost(tmp_path: Pa
     first, second = list(by_worker)[:2]
     assert by_worker[first] == [1, 2] and by_worker[second] == [1, 2], by_worker
     assert len(daemon.events("worker_recycled")) >= 2
-    assert {e["status"] for e in ends} == {"ok"}, "a recycled worker's runs end as they would"
-    assert [r for r in runs(config) if r["status"] != "ok"] == []
+    recycled = [e for e in ends if e["worker_pid"] in (first, second)]
+    assert {e["status"] for e in recycled} == {"ok"}, "a recycled worker's runs end as they would"
+    # Only the SIGTERM at the end may have interrupted a run: the last one.
+    records = runs(config)
+    assert [r["status"] for r in records[:-1]] == ["ok"] * (len(records) - 1)
+    assert records[-1]["status"] in {"ok", "interrupted"}
 
 
 def test_a_worker_killed_mid_crawl_loses_no_article_and_stores_none_twice(tmp_path: Path) -> None:
