@@ -1,10 +1,11 @@
 """The daemon at scale: N sources, each polling a small feed of its own every 30 s.
 
     .venv/bin/python bench/daemon_scale.py --sources 200 [--interval 30] [--minutes 3]
-        [--new-per-minute 20] [--workers 1] [--database URL]
+        [--new-per-minute 20] [--hosts 4] [--workers 1] [--database URL]
 
-A local site on 127.0.0.1 serves each source's RSS feed (with an ETag, so that an unchanged
-feed answers 304) and its articles (prose of their own, no two near-duplicates). The daemon is
+A local site, on --hosts addresses (127.0.0.1, 127.0.0.2...), serves each source's RSS feed
+(with an ETag, so that an unchanged feed answers 304) and its articles (prose of their own, no
+two near-duplicates); the sources are spread over the hosts. The daemon is
 `python scheduler.py` as a user runs it, on a fresh SQLite file (or --database). Once every
 source has stored its first articles (the warm-up), the measured window begins: for
 --minutes, new articles appear on random sources' feeds at --new-per-minute. Printed:
@@ -62,7 +63,7 @@ def prose(key: str, paragraphs: int = 6) -> str:
 class Site:
     """Source i's feed at /s{i}/feed.xml, its articles at /s{i}/2024/05/01/story-{k}.html."""
 
-    def __init__(self, sources: int, articles_each: int) -> None:
+    def __init__(self, sources: int, articles_each: int, hosts: int = 1) -> None:
         self.lock = threading.Lock()
         self.articles: dict[int, list[tuple[str, datetime]]] = {}
         self.appeared: dict[str, float] = {}  # article path -> time.time() it joined its feed
@@ -95,13 +96,19 @@ class Site:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="site", daemon=True).start()
+        # Hosts 127.0.0.1, 127.0.0.2...: every address of 127.0.0.0/8 is the loopback.
+        self.servers = []
+        for n in range(hosts):
+            server = ThreadingHTTPServer((f"127.0.0.{n + 1}", 0), Handler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, name=f"site-{n}", daemon=True).start()
+            self.servers.append(server)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def base(self, i: int) -> str:
+        """Where source i's site is."""
+        host, port = self.servers[i % len(self.servers)].server_address[:2]
+        assert isinstance(host, str)
+        return f"http://{host}:{port}"
 
     def add(self, i: int) -> str:
         with self.lock:
@@ -122,7 +129,7 @@ class Site:
             stories = list(self.articles.get(i, []))
         if parts[2] == "feed.xml":
             items = "".join(
-                f"<item><title>Story {p}</title><link>{self.url}{p}</link>"
+                f"<item><title>Story {p}</title><link>{self.base(i)}{p}</link>"
                 f"<pubDate>{format_datetime(when)}</pubDate></item>"
                 for p, when in reversed(stories[-20:])
             )
@@ -136,8 +143,9 @@ class Site:
         return 404, b"", "text/plain"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
 
 
 def tree(pid: int) -> list[int]:
@@ -207,13 +215,14 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=3.0, help="length of the measured window")
     parser.add_argument("--new-per-minute", type=float, default=20.0, help="new articles, over all sources")
     parser.add_argument("--articles", type=int, default=3, help="articles on each feed at the start")
+    parser.add_argument("--hosts", type=int, default=4, help="sites (127.0.0.1, .2, ...) the sources share")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-runs", type=int, default=32)
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
     parser.add_argument("--warm-up-timeout", type=float, default=600.0)
     args = parser.parse_args()
 
-    site = Site(args.sources, args.articles)
+    site = Site(args.sources, args.articles, args.hosts)
     with tempfile.TemporaryDirectory(prefix="newsmill-scale-") as tmp:
         database = args.database or f"sqlite:///{Path(tmp) / 'news.db'}"
         config = Path(tmp) / "config.yaml"
@@ -222,7 +231,7 @@ def main() -> int:
             "crawl": {"timeout": 10, "per_domain": 8, "concurrency": 16},
             "daemon": {"workers": args.workers, "max_runs": args.max_runs},
             "sources": {
-                f"s{i}": {"feeds": [f"{site.url}/s{i}/feed.xml"], "schedule": f"every {args.interval:g}s"}
+                f"s{i}": {"feeds": [f"{site.base(i)}/s{i}/feed.xml"], "schedule": f"every {args.interval:g}s"}
                 for i in range(args.sources)
             },
         }), encoding="utf-8")
@@ -314,7 +323,7 @@ def main() -> int:
     latencies = []
     missing = []
     for path in added:
-        when = stored.get(site.url + path)
+        when = stored.get(site.base(int(path.split("/")[1][1:])) + path)
         if when is None:
             missing.append(path)
             continue
@@ -324,7 +333,7 @@ def main() -> int:
     article_hits = {p: n for p, n in site.hits.items() if p.endswith(".html")}
     twice = sorted(p for p, n in article_hits.items() if n > 1)
     machine = 100 * (busy1 - busy0) / (total1 - total0)
-    print(f"sources {args.sources}, every {args.interval:g}s, workers {args.workers}, "
+    print(f"sources {args.sources} on {args.hosts} hosts, every {args.interval:g}s, workers {args.workers}, "
           f"max_runs {args.max_runs}")
     print(f"warm-up (first run of every source, {args.articles} articles each): {warm_up:.0f}s")
     print(f"window {window:.0f}s: runs done {ok} of {due:.0f} due ({100 * ok / due:.1f}%); "
