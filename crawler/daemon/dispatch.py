@@ -216,9 +216,10 @@ class Dispatcher:
         elif kind == "finished":
             _, job_id, report = message
             worker.runs = report.worker_runs
+            # Before the run's place goes to the next: that one must go to the new worker.
+            self._maybe_retire(worker)
             if self._land(job_id) is not None:
                 self._finished(report)
-            self._maybe_retire(worker)
         elif kind == "fatal":
             log.error("crawl worker %d cannot crawl: %s", worker.pid, message[1])
         elif kind == "ready":
