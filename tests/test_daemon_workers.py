@@ -18,13 +18,15 @@ from pathlib import Path
 
 from tests.conftest import write_config
 from tests.daemontools import Silent, feed_source, finished, running_daemon, runs, wait_until, when
+from tests.databases import *  # noqa: F403  (the database fixtures: SQLite and PostgreSQL)
 from tests.site.server import NewsSite, synthetic_article
 
 
-def test_one_worker_serves_run_after_run_without_starting_again(tmp_path: Path) -> None:
+def test_one_worker_serves_run_after_run_without_starting_again(tmp_path: Path, database_url: str) -> None:
     with NewsSite(fixtures=False) as site:
         site.add_article(synthetic_article(1))
-        config = write_config(tmp_path, {"live": feed_source(site, schedule="every 1s")})
+        sources = {"live": feed_source(site, schedule="every 1s")}
+        config = write_config(tmp_path, sources, database=database_url)
         with running_daemon(config) as daemon:
             wait_until("four runs", lambda: len(finished(config, "live", "ok")) >= 4, daemon=daemon)
             site.add_article(synthetic_article(2))  # found by a later run of the same worker
