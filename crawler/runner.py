@@ -218,6 +218,10 @@ class CrawlHost:
             NEWSMILL_HOST_SLOTS=HostSlots(),
             NEWSMILL_PROGRESS_INTERVAL=0,
             LOG_LEVEL=log_level,
+            # Per-crawl timers the worker has no use for: the daemon watches the worker's memory
+            # (daemon.recycle_memory), and a run's counts are in its record.
+            MEMUSAGE_ENABLED=False,
+            LOGSTATS_INTERVAL=0,
         )
         self.settings = _crawl_settings()(settings)
         quiet_scrapy(log_level)
