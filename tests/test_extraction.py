@@ -17,9 +17,14 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from bench.scoring import score_page, score_snippets, summarize, summarize_snippets
-from pipelines.extraction.article import Extracted, extract_article, parse_html
+from pipelines.extraction.article import (
+    Extracted,
+    _unless_unpruned_is_longer,
+    extract_article,
+    parse_html,
+)
 from pipelines.extraction.body import clean_lines, drop_scripts, wants_full_cascade
-from pipelines.extraction.metadata import parse_datetime, split_authors
+from pipelines.extraction.metadata import parse_datetime, read_metadata, split_authors
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
 URL = "https://news.example.org/2024/03/01/council-vote.html"
@@ -466,3 +471,46 @@ def test_a_listing_vouches_for_a_page_unless_it_names_another_type_and_has_littl
     assert Extracted(text=short, marked_article=True).is_article(listed=True)
     assert not Extracted(text=short).is_article(listed=False)
     assert Extracted(text=long).is_article(listed=False)
+
+
+# --- rules that keep news-specific pruning off other pages ----------------------------------
+
+NEWS_LD = ('<script type="application/ld+json">{"@context": "https://schema.org", '
+           '"@type": "NewsArticle", "headline": "' + HEADLINE + '"}</script>')
+RECIPE_TABLE = ("<table><tr><th>Ingredient</th><th>Amount</th></tr>"
+                "<tr><td>Ground almonds, blanched and finely sifted</td><td>200 grams</td></tr>"
+                "<tr><td>Caster sugar, the finest you can find</td><td>150 grams</td></tr></table>")
+
+
+def test_a_table_is_content_on_a_page_that_is_no_news_story() -> None:
+    text = extract_article(page(inside=RECIPE_TABLE), URL).text
+    assert "Ground almonds, blanched and finely sifted" in text
+    assert_full_body(text)
+
+
+def test_a_table_in_a_news_story_is_a_data_box() -> None:
+    text = extract_article(page(inside=RECIPE_TABLE, head=NEWS_LD), URL).text
+    assert "Ground almonds" not in text
+    assert_full_body(text)
+
+
+def test_a_read_more_expander_keeps_the_text_it_folds() -> None:
+    folded = ("The second half of the report, which the council published on Friday, sets out "
+              "how the work will be phased so that the crossing never closes for longer than a week.")
+    html = page(inside=f'<div class="js_readmore"><p>{folded}</p></div>')
+    assert folded in extract_article(html, URL).text
+
+
+def test_the_pruning_guard_takes_the_unpruned_text_only_when_clearly_longer() -> None:
+    html = page()
+    full = _unless_unpruned_is_longer("", html, URL, tables=False)
+    assert_full_body(full)
+    almost = "\n".join(BODY[:-1]) + "\n" + BODY[-1][:-20]
+    assert _unless_unpruned_is_longer(almost, html, URL, tables=False) == almost
+    assert _unless_unpruned_is_longer("kept", "", URL, tables=False) == "kept"
+
+
+def test_the_news_type_is_read_from_json_ld() -> None:
+    assert read_metadata(parse_html(page(head=NEWS_LD)), URL).marked_news
+    blog = NEWS_LD.replace("NewsArticle", "BlogPosting")
+    assert not read_metadata(parse_html(page(head=blog)), URL).marked_news

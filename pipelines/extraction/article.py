@@ -21,6 +21,7 @@ from trafilatura.utils import (
 
 from pipelines.extraction.body import (
     body_from_jsonld,
+    body_text_chars,
     clean_lines,
     drop_scripts,
     extract_text,
@@ -43,6 +44,14 @@ __all__ = ["ARTICLE_TYPES", "MIN_ARTICLE_CHARS", "Extracted", "extract_article"]
 # often a teaser or one live-blog post, so it is no better than the page.
 JSONLD_MIN_CHARS = 500
 JSONLD_RATIO = 3.0
+
+# The guard against pruning that took the article with it. Pruning removes boilerplate that
+# trafilatura would mostly have dropped too, but a removal can also change which container
+# trafilatura settles on. When the text extracted from the pruned tree is under this share of
+# the text still in that tree, the unpruned page is extracted too, and its text wins when it is
+# this many times longer. (About 5% of pages take the second extraction.)
+PRUNED_TEXT_SHARE = 0.3
+UNPRUNED_GAIN = 1.2
 
 # The characters trafilatura's load_html deletes before parsing (its INVALID_XML_CHARS), listed
 # so that a page can be checked for them with a substring test each, several times cheaper than
@@ -82,11 +91,13 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     fill_from_trafilatura(meta, tree, url)
     # From here on the tree is body material only: metadata has been read from it.
     drop_scripts(tree)
+    # Tables in news stories are data boxes and listings (dropping them measured better there);
+    # on other pages (recipes, product sheets, documentation, wikis) they are the content.
+    tables = not meta.marked_news
     prune_boilerplate(tree)
-    try:
-        raw = extract_text(tree, url)
-    except (ValueError, TypeError, RecursionError, etree.LxmlError):
-        raw = ""
+    raw = _extract(tree, url, tables)
+    if not meta.marked_news and len(raw) < PRUNED_TEXT_SHARE * body_text_chars(tree):
+        raw = _unless_unpruned_is_longer(raw, html, url, tables)
     lines = clean_lines(raw, meta.title_variants, meta.authors, meta.author_bios)
     lines = _prefer_jsonld_when_richer(lines, meta)
     text = "\n".join(lines)
@@ -103,6 +114,30 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
         marked_article=meta.marked_article,
         marked_other=meta.marked_other,
     )
+
+
+def _extract(tree: HtmlElement, url: str | None, tables: bool, cascade: bool = True) -> str:
+    try:
+        return extract_text(tree, url, tables, cascade)
+    except (ValueError, TypeError, RecursionError, etree.LxmlError):
+        return ""
+
+
+def _unless_unpruned_is_longer(raw: str, html: str | bytes, url: str | None,
+                               tables: bool) -> str:
+    """The text of the page parsed again and not pruned, when it is clearly longer than `raw`.
+
+    Parsing again costs less than keeping an unpruned copy of every page for the few that
+    need one."""
+    try:
+        tree = parse_html(html)
+    except (ValueError, TypeError, etree.ParserError):
+        return raw
+    if tree is None:
+        return raw
+    drop_scripts(tree)
+    unpruned = _extract(tree, url, tables)
+    return unpruned if len(unpruned) > UNPRUNED_GAIN * len(raw) else raw
 
 
 def parse_html(html: str | bytes) -> HtmlElement | None:

@@ -35,9 +35,10 @@ EMBED_CLASSES = re.compile(r"twitter-tweet|twitter-video|instagram-media|tiktok-
                            r"|reddit-embed|bluesky-embed")
 # Class/id words naming boilerplate that trafilatura's own vocabulary lets through, matched as
 # whole words of the attribute ("promo-description", "sr-only"), never as substrings. Deliberately
-# absent: "paywall" and "subscri*" (real bodies sit in paywall wrappers), "content", "story".
+# absent: "paywall" and "subscri*" (real bodies sit in paywall wrappers), "content", "story", and
+# "read-more", which also names the expander around the rest of a text ("js_readmore").
 BOILERPLATE_WORDS = re.compile(
-    r"(?:^|[\s_-])(?:promo|recommend\w*|related|read-?more|also-?read|sign-?up|newsletter"
+    r"(?:^|[\s_-])(?:promo|recommend\w*|related|also-?read|sign-?up|newsletter"
     r"|caption|credit|author-?bio|bio|popular|trending|cta|comments?"
     r"|sr-only|visually-?hidden|screen-reader-text)(?:$|[\s_-])",
     re.I,
@@ -45,7 +46,7 @@ BOILERPLATE_WORDS = re.compile(
 # The words (split at whitespace, "_" and "-") that a BOILERPLATE_WORDS match can start with;
 # keep in step with its alternatives.
 _BOILERPLATE_STARTS = frozenset({
-    "promo", "related", "read", "readmore", "also", "alsoread", "sign", "signup", "newsletter",
+    "promo", "related", "also", "alsoread", "sign", "signup", "newsletter",
     "caption", "credit", "author", "authorbio", "bio", "popular", "trending", "cta", "comment",
     "comments", "sr", "visually", "visuallyhidden", "screen",
 })
@@ -61,6 +62,8 @@ RELATED_HEADING = re.compile(
 )
 # The text nodes of paragraphs, less those inside links (a link's tail is its parent's text).
 _PROSE_TEXT = etree.XPath("//p//text()[not(ancestor::a)]")
+# Every text node of the body outside links, whatever element holds it.
+_BODY_TEXT = etree.XPath("//body//text()[not(ancestor::a)]")
 LINK_SHARE = 0.7  # a paragraph whose text is mostly link text is a teaser, not prose
 GUARD_SHARE = 0.3  # never remove a box holding more than this share of the paragraph text
 # When the fast extraction is shorter than either of these, trafilatura's full cascade runs too.
@@ -223,7 +226,8 @@ def prune_boilerplate(tree: HtmlElement) -> None:
             pruner.remove(paragraph)
 
 
-def extract_text(tree: HtmlElement, url: str | None) -> str:
+def extract_text(tree: HtmlElement, url: str | None, tables: bool = False,
+                 cascade: bool = True) -> str:
     """trafilatura's main-text extraction on an already pruned tree, as lines.
 
     trafilatura's fast mode skips its comparison with readability and jusText, a third of its
@@ -232,10 +236,15 @@ def extract_text(tree: HtmlElement, url: str | None) -> str:
     cascade runs only when the fast text is short beside the page's own paragraph text
     (wants_full_cascade).
     """
-    text = _bare_extraction(tree, url, fast=True)
-    if wants_full_cascade(text, tree):
-        text = _bare_extraction(tree, url, fast=False)
+    text = _bare_extraction(tree, url, fast=True, tables=tables)
+    if cascade and wants_full_cascade(text, tree):
+        text = _bare_extraction(tree, url, fast=False, tables=tables)
     return text
+
+
+def body_text_chars(tree: HtmlElement) -> int:
+    """How much text the page's body holds outside links, whatever elements hold it."""
+    return sum(len(text.strip()) for text in _BODY_TEXT(tree))
 
 
 def wants_full_cascade(fast_text: str, tree: HtmlElement) -> bool:
@@ -251,7 +260,7 @@ def wants_full_cascade(fast_text: str, tree: HtmlElement) -> bool:
     )
 
 
-def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool) -> str:
+def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool, tables: bool) -> str:
     # trafilatura works on its own copy of a tree it is given, so the tree can be used twice.
     # With as_dict off it returns a Document or None, never the dict its signature allows.
     document = cast("Document | None", trafilatura.bare_extraction(
@@ -259,8 +268,7 @@ def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool) -> str:
         url=url,
         fast=fast,
         include_comments=False,
-        # Tables in news pages are data boxes and listings; dropping them measured better.
-        include_tables=False,
+        include_tables=tables,
         with_metadata=False,
     ))
     return (document.text or "") if document is not None else ""

@@ -27,6 +27,10 @@ ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "blogposting"
                  "analysisnewsarticle", "opinionnewsarticle", "reviewnewsarticle",
                  "backgroundnewsarticle", "liveblogposting", "report", "socialmediaposting",
                  "techarticle", "scholarlyarticle", "askpublicnewsarticle"}
+# The JSON-LD types that say "news story": where tables are data boxes and listings.
+NEWS_TYPES = {"newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+              "reviewnewsarticle", "backgroundnewsarticle", "askpublicnewsarticle",
+              "liveblogposting"}
 PERSON_TYPES = {"person"}
 
 WHITESPACE = re.compile(r"\s+")
@@ -58,6 +62,7 @@ class PageMetadata:
     canonical_url: str | None = None
     marked_article: bool = False
     marked_other: bool = False  # the page says it is something else: og:type website, ...
+    marked_news: bool = False  # its JSON-LD names a news story type (NewsArticle, LiveBlogPosting)
     article_body: str | None = None  # JSON-LD articleBody, a fallback for the body
 
 
@@ -266,6 +271,7 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     og_type = (_meta(tags, "og:type") or "").lower()
     meta.marked_article = og_type == "article" or bool(article)
     meta.marked_other = not meta.marked_article and bool(og_type)
+    meta.marked_news = any(node_types(node) & NEWS_TYPES for node, _ in nodes)
 
     h1 = [t for h in tree.xpath("//h1") if (t := clean_text(h.text_content()))]
     og_title = _meta(tags, "og:title", "twitter:title")
