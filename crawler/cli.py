@@ -25,11 +25,15 @@ from crawler.commands import (
     search,
     serve,
     sources,
+    worker,
+    workers,
 )
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from crawler.errors import ConfigError
 
-COMMANDS = [crawl, run, runs, sources, health, backfill, search, serve, export, history, extract, db]
+COMMANDS = [
+    crawl, run, worker, workers, runs, sources, health, backfill, search, serve, export, history, extract, db
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,8 +56,9 @@ def status(config: Path) -> dict[str, object]:
 def test_backfill_fetches_only_what_its_dates_can_hold(tmp_path: Path, database_url: str) -> None:
     with archive_site() as site:
         config = archive_config(tmp_path, site, database_url)
+        # --local: on PostgreSQL too, crawled here rather than by a cluster's workers.
         result = run_newsmill("backfill", "ledger", "--since", "2024-03-01", "--until", "2024-03-31",
-                              config=config)
+                              "--local", config=config)
         requested = site.requested_paths()
         march = {a.path for a in site.main_articles() if a.published.month == 3}
         stored = {r["url"].removeprefix(site.url) for r in export_records(config)}

@@ -20,7 +20,8 @@ _STATUS = {"ok": backfill.DONE, "interrupted": backfill.PENDING}
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who crawls the part: the cluster worker that launched this process, or this process."""
+    return os.environ.get("NEWSMILL_WORKER") or f"{socket.gethostname()}:{os.getpid()}"
 
 
 def crawl_part(

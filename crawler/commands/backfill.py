@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load
@@ -64,6 +65,8 @@ def _backfill(
         file=sys.stderr,
         flush=True,
     )
+    if store.engine.dialect.name == "postgresql" and not args.local:
+        return _through_cluster(args, config, source, window, store)
     code = local.crawl_parts(config, source, window, store, progress=0 if args.quiet else args.progress)
     _status(store, source.name, window, as_json=False)
     if code == local.INTERRUPTED:
@@ -73,6 +76,50 @@ def _backfill(
     if planned.parts == 0 and planned.errors:
         return EXIT_FAILED
     return code
+
+
+def _through_cluster(
+    args: argparse.Namespace, config: Config, source: SourceConfig, window: Window, store: Store
+) -> int:
+    """Queue a job per part not done for the cluster's workers, then follow them to the end."""
+    from crawler.cluster.app import defer_parts, make_app
+    from crawler.cluster.status import parts_left, workers
+    from crawler.cluster.worker import STALLED_AFTER
+    from pipelines.storage import backfill
+
+    left = [backfill.PENDING, backfill.RUNNING, backfill.FAILED]
+    todo = backfill.parts(store, source.name, window.key, left)
+    app = make_app(config.database)
+    with app.open():
+        queued = defer_parts(app, source.name, [p.id for p in todo])
+    print(f"[{source.name}] {queued} part(s) queued for the cluster's workers, {len(todo) - queued} queued "
+          "before", file=sys.stderr, flush=True)
+    if not workers(store, STALLED_AFTER)["live"]:
+        print(f"[{source.name}] no live worker: start `newsmill worker` (or backfill with --local)",
+              file=sys.stderr, flush=True)
+    if args.detach:
+        print(f"follow it with `newsmill backfill {source.name} --status`", file=sys.stderr)
+        return EXIT_OK
+    try:
+        while parts_left(store, source.name):
+            time.sleep(args.progress if args.progress > 0 else 5.0)
+            if not args.quiet:
+                _progress_line(store, source.name, window)
+    except KeyboardInterrupt:
+        print(f"stopped following; the parts go on in the cluster (`newsmill backfill {source.name} "
+              "--status`)", file=sys.stderr)
+        return 130
+    _status(store, source.name, window, as_json=False)
+    found = backfill.progress(store, source.name, window.key)
+    return EXIT_OK if found and found[0].parts.get(backfill.DONE, 0) == found[0].total else EXIT_FAILED
+
+
+def _progress_line(store: Store, source: str, window: Window) -> None:
+    from pipelines.storage import backfill
+
+    for p in backfill.progress(store, source, window.key):
+        counts = ", ".join(f"{p.parts.get(s, 0)} {s}" for s in backfill.STATUSES)
+        print(f"[{source}] parts: {counts}; pages {p.pages}, new {p.new}", file=sys.stderr, flush=True)
 
 
 def _window_args(window: Window) -> str:
@@ -131,7 +178,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
             "limited to --since / --until. Child sitemaps whose lastmod is before --since are not "
             "fetched; entries dated out of range are not downloaded. Each child sitemap is a part, "
             "recorded in the database and marked done when crawled: running the command again resumes "
-            "(parts done and articles stored are skipped), and so does Ctrl-C. Exit 1 if a part failed."
+            "(parts done and articles stored are skipped), and so does Ctrl-C. On PostgreSQL the parts are "
+            "jobs for the cluster's workers (`newsmill worker`), followed here until done, unless --local. "
+            "Exit 1 if a part failed."
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="a source name from the config")
@@ -144,6 +193,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                         help="seconds between progress lines of a part's crawl (default 5)")
     parser.add_argument("--wait", type=float, default=3600, metavar="SECONDS",
                         help="how long a part waits for another crawl of the source to end (default 3600)")
+    parser.add_argument("--local", action="store_true",
+                        help="on PostgreSQL: crawl the parts here, not through the cluster's workers")
+    parser.add_argument("--detach", action="store_true",
+                        help="on PostgreSQL: queue the parts for the cluster's workers and exit at once")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="Scrapy's log at INFO level")
     # Crawl one recorded part in this process: what each part's process runs.

@@ -59,6 +59,7 @@ def _crawl(
                 log_level="INFO" if args.verbose else "ERROR",
                 progress_interval=0 if args.quiet else args.progress,
                 pool=pool,
+                trigger=args.trigger,
                 NEWSMILL_SOURCE_LOCKED=True,
             )
     finally:
@@ -122,4 +123,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     crawl.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     crawl.add_argument("-v", "--verbose", action="store_true", help="Scrapy's log at INFO level")
+    # What the run record says started it: a cluster's job crawls through this command too.
+    crawl.add_argument("--trigger", default="cli", help=argparse.SUPPRESS)
     crawl.set_defaults(func=run)

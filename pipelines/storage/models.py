@@ -261,3 +261,15 @@ class AlertMark(Base):
     status: Mapped[str | None] = mapped_column(String(20))
     article_id: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClusterWorker(Base):
+    """Who a cluster worker is (procrastinate's own record has an id and a heartbeat only):
+    `newsmill workers` names each live worker by host and pid."""
+
+    __tablename__ = "cluster_workers"
+
+    worker_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from pipelines.storage import fulltext
+from pipelines.storage import fulltext, jobqueue
 from pipelines.storage.engine import make_engine
 from pipelines.storage.models import Base
 
@@ -41,7 +41,7 @@ BASELINE = "0001"
 # The newest migration. prepare() compares a database with it first, so that the usual crawl
 # of an up-to-date database never loads Alembic (a quarter of a second of every crawl's
 # start-up); tests/test_schema.py checks that it is Alembic's head.
-HEAD = "0007"
+HEAD = "0010"
 UPGRADE_HINT = "run `newsmill db upgrade`"
 # Alembic's record of the revision, as Alembic itself creates it.
 _VERSION_TABLE = Table(
@@ -223,6 +223,7 @@ def _create_at_head(connection: Connection) -> None:
     without loading Alembic and running every migration in turn on each new database."""
     Base.metadata.create_all(connection)
     fulltext.install(connection, backfill=False)  # not in the models: neither dialect's kind fits both
+    jobqueue.install(connection)
     _VERSION_TABLE.create(connection)
     connection.execute(_VERSION_TABLE.insert().values(version_num=HEAD))
 

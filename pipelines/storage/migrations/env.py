@@ -8,6 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from pipelines.storage import jobqueue
 from pipelines.storage.fulltext import is_index_table
 from pipelines.storage.models import Base
 
@@ -16,8 +17,9 @@ target_metadata = Base.metadata
 
 
 def _include_name(name: str | None, kind: str, _parents: Any) -> bool:
-    # The full-text index lives outside the models (pipelines.storage.fulltext): not for autogenerate.
-    return not (kind == "table" and is_index_table(name))
+    # The full-text index lives outside the models (pipelines.storage.fulltext), and so does the
+    # cluster's queue (procrastinate's, pipelines.storage.jobqueue): not for autogenerate.
+    return not (kind == "table" and is_index_table(name)) and not jobqueue.is_queue_object(name)
 
 
 def _run(connection: Connection) -> None:

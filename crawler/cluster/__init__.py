@@ -1,0 +1,1 @@
+"""A cluster of crawl workers over PostgreSQL: procrastinate's queue, jobs and workers."""
