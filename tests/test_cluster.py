@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def archive_site(first: int, months: int = 3, per_month: int = 4) -> NewsSite:
     site = NewsSite(fixtures=False)
     for n in range(months * per_month):
         month, day = divmod(n, per_month)
-        published = datetime(2024, month + 1, 2 + day * 3, tzinfo=UTC)
+        published = datetime(2024, month + 1, 1, tzinfo=UTC) + timedelta(hours=30 * day)
         site.add_article(synthetic_article(first + n, published=published))
     return site
 
@@ -166,7 +166,7 @@ def test_backfill_parts_are_spread_over_the_workers(tmp_path: Path, postgres_url
 def test_a_worker_killed_mid_part_has_its_part_crawled_by_another(
     tmp_path: Path, postgres_url: str, cluster: Callable[[Path], Workers]
 ) -> None:
-    with archive_site(1, months=2, per_month=10) as site:
+    with archive_site(1, months=2, per_month=20) as site:
         # One request at a time, 0.4 s apart: a part takes several seconds.
         config = write_config(tmp_path, {"ledger": source_of(site)}, database=postgres_url,
                               crawl={"delay": 0.4, "per_domain": 1, "concurrency": 1})
@@ -175,17 +175,25 @@ def test_a_worker_killed_mid_part_has_its_part_crawled_by_another(
         queued = run_newsmill("backfill", "ledger", "--detach", config=config)
         assert queued.returncode == 0, describe(queued)
         articles = {a.path for a in site.main_articles()}
-        # A part is under way: its worker has fetched an article of it.
-        wait_until(lambda: [p for p in site.requested_paths() if p in articles], "a part's crawl under way")
+
+        def part_under_way() -> tuple[int, str] | None:
+            """A part marked running whose crawl has fetched one of its month's articles."""
+            for part_id, url, worker in query(postgres_url, "SELECT id, url, worker FROM backfill_parts "
+                                                            "WHERE status = 'running'"):
+                month = "/" + url.rsplit("sitemap-", 1)[1][:7].replace("-", "/") + "/"
+                if any(p.startswith(month) for p in site.requested_paths() if p in articles):
+                    return part_id, worker
+            return None
+
+        part_id, worker = wait_until(part_under_way, "a part's crawl under way")
+        victim = int(worker.rsplit(":", 1)[1])
         listing = run_newsmill("workers", "--json", config=config)
         assert listing.returncode == 0, describe(listing)
-        live = json.loads(listing.stdout)["live"]
+        live = {w["pid"]: w for w in json.loads(listing.stdout)["live"]}
         assert len(live) == 2
-        busy = [w for w in live if w["jobs"]]
-        assert len(busy) == 1, "one crawl of the source at a time"
-        (job,) = busy[0]["jobs"]
-        victim, part_id = busy[0]["pid"], job["args"]["part_id"]
-        assert job["task"] == "newsmill:backfill_part"
+        assert [j["args"]["part_id"] for j in live[victim]["jobs"]] == [part_id], "its job in flight"
+        others = [w["jobs"] for pid, w in live.items() if pid != victim]
+        assert others == [[]], "one crawl of a source at a time"
 
         os.kill(victim, signal.SIGKILL)
         # The other worker notices the silence, hands the job back to the queue and crawls it.
