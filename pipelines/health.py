@@ -15,7 +15,6 @@ baseline is never judged on it.
 from __future__ import annotations
 
 import itertools
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,10 +69,16 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     extraction: dict[str, Any] | None = None
+    # Not judged, but counted by the daemon's metrics from the same read.
+    source: str = ""
+    trigger: str = ""
+    duplicates: int = 0
+    revised: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, record: Any) -> Run:
-        """From a CrawlRun (or anything with its attributes)."""
+        """From a CrawlRun (or a row with its columns)."""
         return cls(
             id=record.id,
             started_at=record.started_at,
@@ -84,6 +89,11 @@ class Run:
             errors=dict(record.errors or {}),
             error=record.error,
             extraction=record.extraction,
+            source=record.source,
+            trigger=record.trigger,
+            duplicates=record.duplicates or 0,
+            revised=record.revised or 0,
+            skipped=dict(record.skipped or {}),
         )
 
 
@@ -129,13 +139,13 @@ def trouble(run: Run) -> str | None:
     return None
 
 
-def _failures(runs: Sequence[Run]) -> list[Run]:
+def _failures(runs: Sequence[Run], troubles: dict[int, str | None]) -> list[Run]:
     """The failed runs since the last one that went well, newest last."""
     streak: list[Run] = []
     for run in reversed(runs):
         if run.status in NEUTRAL:
             continue
-        if trouble(run) is None:
+        if troubles[run.id] is None:
             break
         streak.append(run)
     return streak[::-1]
@@ -171,7 +181,7 @@ class _Sample:
         if self.articles:
             found.update({name: self.filled.get(name, 0) / self.articles for name in FIELDS})
         if self.lengths:
-            found["length"] = statistics.median(self.lengths)
+            found["length"] = _median(list(self.lengths))
         return found
 
 
@@ -213,9 +223,16 @@ def _off(sample: dict[str, float], usual: dict[str, float], t: Thresholds) -> li
     return reasons
 
 
+def _median(values: list[float]) -> float:
+    # statistics.median's type checks cost more than the sort of ten numbers.
+    values.sort()
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def _usual(normal: Sequence[dict[str, float]]) -> dict[str, float]:
     names = {name for metrics in normal for name in metrics}
-    return {name: statistics.median(m[name] for m in normal if name in m) for name in names}
+    return {name: _median([m[name] for m in normal if name in m]) for name in names}
 
 
 def _extraction(runs: Sequence[Run], t: Thresholds) -> tuple[list[str], list[Run]]:
@@ -284,10 +301,11 @@ def assess(
     runs that stored new articles (`productive`, reaching further back than `runs`)."""
     t = thresholds
     runs = [r for r in runs if r.status != "running"]
-    failed = _failures(runs)
+    troubles = {r.id: trouble(r) for r in runs}
+    failed = _failures(runs, troubles)
     broken, streak = _extraction(runs, t)
     # A good run went well, and was not part of an extraction breakage that goes on.
-    good = [r for r in runs if r.status == "ok" and trouble(r) is None]
+    good = [r for r in runs if r.status == "ok" and troubles[r.id] is None]
     if broken:
         good = [r for r in good if r.started_at < streak[0].started_at]
     last_good = good[-1].finished_at if good else None
@@ -295,7 +313,7 @@ def assess(
     starts: list[datetime] = []
     status = OK
     if len(failed) >= t.failing_after:
-        reasons.append(f"{len(failed)} failed runs in a row: {trouble(failed[-1])}")
+        reasons.append(f"{len(failed)} failed runs in a row: {troubles[failed[-1].id]}")
         starts.append(failed[0].started_at)
         status = FAILING
     if broken:
@@ -309,7 +327,7 @@ def assess(
         status = status if status == FAILING else DEGRADED
     if status == OK:
         # Since the run after the newest one that was not fine, as far as these runs tell.
-        bad = [i for i, r in enumerate(runs) if trouble(r) is not None]
+        bad = [i for i, r in enumerate(runs) if troubles[r.id] is not None]
         first = (
             runs[bad[-1] + 1] if bad and bad[-1] + 1 < len(runs) else (runs[0] if runs and not bad else None)
         )

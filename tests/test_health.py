@@ -272,3 +272,28 @@ def test_a_run_records_its_extraction_stats(tmp_path: Path, site: NewsSite) -> N
     assert set(stats["filled"]) == {"title", "authors", "published_at", "language", "image"}
     assert stats["filled"]["title"] == stats["articles"]
     assert 500 < stats["median_length"] < 20000
+
+
+def test_the_daemons_running_history_judges_as_a_fresh_read_does(tmp_path: Path) -> None:
+    from pipelines.storage.database import Store
+    from pipelines.storage.health import History, source_health
+    from pipelines.storage.models import CrawlRun
+
+    store = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    store.create_schema()
+    daemons = History()
+    specs = [GOOD] * 12 + [BODYLESS] * 3 + [BLOCKED] * 4 + [GOOD] * 3 + [NO_PAGES] * 30
+    try:
+        for i, run in enumerate(history(*specs)):
+            with store.sessions.begin() as session:
+                session.add(CrawlRun(id=run.id, source="s", trigger="schedule", started_at=run.started_at,
+                                     finished_at=run.finished_at, status=run.status, pages=run.pages,
+                                     new=run.new, errors=run.errors, error=run.error,
+                                     extraction=run.extraction, skipped={}))
+            if i % 3:  # the daemon looks after some runs, not all
+                continue
+            now = run.finished_at
+            kept, fresh = daemons.health(store, "s", DEFAULTS, now), source_health(store, "s", DEFAULTS, now)
+            assert (kept.status, kept.reasons) == (fresh.status, fresh.reasons), (i, kept, fresh)
+    finally:
+        store.close()

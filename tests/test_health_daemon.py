@@ -39,6 +39,9 @@ from tests.scrape import Scrape, get, scrape, value
 from tests.site.server import NewsSite, synthetic_article
 
 SOURCES = ("broken", "blocked")
+# Seconds for a stage that takes several runs: a run takes 1-2 s on an idle machine, 8 s or more
+# on the shared one; a passing test never waits for this.
+SLOW = 600.0
 
 
 class Publisher:
@@ -179,6 +182,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                         len([r for r in finished(config, s, "ok") if r["pages"]]) >= 8 for s in SOURCES
                     ),
                     daemon=daemon,
+                    timeout=SLOW,
                 )
                 assert {h.status for h in health_now(config).values()} == {"ok"}, health_now(config)
                 look("healthy")
@@ -199,9 +203,14 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                             change.runs_until_noticed = started_after(config, name, change.at)
                     return broken.verdict is not None and blocked.verdict is not None
 
-                wait_until("health to notice both changes", noticed, daemon=daemon)
+                wait_until("health to notice both changes", noticed, daemon=daemon, timeout=SLOW)
                 table = run_newsmill("health", config=config)
-                wait_until("a POST for each change", lambda: len(health_posts(receiver)) >= 2, daemon=daemon)
+                wait_until(
+                    "a POST for each change",
+                    lambda: len(health_posts(receiver)) >= 2,
+                    daemon=daemon,
+                    timeout=SLOW,
+                )
                 look("broken")
                 codes.append(daemon.stop())
                 logs.append(daemon.log_text())
@@ -214,6 +223,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                     "three runs of each source after the restart",
                     lambda: all(len(finished(config, s)) >= runs_before[s] + 3 for s in SOURCES),
                     daemon=daemon,
+                    timeout=SLOW,
                 )
                 broken_site.bodyless = False
                 blocked_site.refuse_with = None
@@ -221,9 +231,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                     "both sources to recover",
                     lambda: (v := health_now(config)) and all(h.status == "ok" for h in v.values()) and v,
                     daemon=daemon,
+                    timeout=SLOW,
                 )
                 wait_until(
-                    "a POST for each recovery", lambda: len(health_posts(receiver)) >= 4, daemon=daemon
+                    "a POST for each recovery",
+                    lambda: len(health_posts(receiver)) >= 4,
+                    daemon=daemon,
+                    timeout=SLOW,
                 )
                 wait_until(
                     "every matching article announced",
@@ -232,6 +246,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                         == {a["id"] for b in receiver.received("/news") for a in b["articles"]}
                     ),
                     daemon=daemon,
+                    timeout=SLOW,
                 )
                 wait_until(
                     "the down webhook's failures counted",
@@ -239,6 +254,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                         ("newsmill_alerts_total", (("kind", "health"), ("outcome", "failed"))), 0
                     ),
                     daemon=daemon,
+                    timeout=SLOW,
                 )
                 look("recovered")
                 codes.append(daemon.stop())

@@ -51,6 +51,8 @@ class Alerts:
         self.store = store
         self.webhooks = webhooks
         self.rules = [(alert, alert_key(alert), _compile(alert.match)) for alert in alerts]
+        # What each health alert last announced, read once: the monitor is the one writer.
+        self._announced: dict[tuple[str, str], str] = {}
 
     def health_changed(self, health: Health) -> None:
         """POST to each health alert of the source whose last word on it was another status."""
@@ -58,13 +60,20 @@ class Alerts:
             if not _covers(alert, HEALTH, health.source):
                 continue
             # Never told: as if told ok, so that a source that starts out ok says nothing.
-            previous = marks.announced(self.store, key, health.source) or OK
+            mark = (key, health.source)
+            if mark not in self._announced:
+                self._announced[mark] = marks.announced(self.store, key, health.source) or OK
+            previous = self._announced[mark]
             if previous != health.status:
                 self.webhooks.post(alert.webhook, HEALTH, health_payload(health, previous))
                 marks.announce(self.store, key, health.source, health.status)
+                self._announced[mark] = health.status
 
-    def run_finished(self, source: str, run_started: datetime) -> None:
-        """POST the source's new articles that each articles alert matches, one batch a POST."""
+    def run_finished(self, source: str, run_started: datetime, new: int = 1) -> None:
+        """POST the source's new articles that each articles alert matches, one batch a POST.
+        A run that stored nothing (`new` 0) has nothing to tell, and costs no query."""
+        if not new:
+            return
         for alert, key, patterns in self.rules:
             if not _covers(alert, ARTICLES, source):
                 continue

@@ -17,8 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from pipelines.health import STATES
-from pipelines.storage.models import CrawlRun
+from pipelines.health import STATES, Run
 
 log = logging.getLogger("newsmill.metrics")
 
@@ -84,7 +83,7 @@ class Metrics:
                     kind, outcome
                 )  # present at 0 from the start: alerting rules can rate() them
 
-    def run(self, run: CrawlRun) -> None:
+    def run(self, run: Run) -> None:
         source = run.source
         self.runs.labels(source, run.status).inc()
         if run.finished_at and run.started_at:

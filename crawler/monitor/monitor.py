@@ -18,7 +18,7 @@ from crawler.monitor.alerts import Alerts
 from crawler.monitor.metrics import Metrics, MetricsServer
 from crawler.monitor.webhooks import Webhooks
 from pipelines.storage.database import Store
-from pipelines.storage.health import source_health
+from pipelines.storage.health import History
 
 if TYPE_CHECKING:
     from apscheduler.events import JobSubmissionEvent
@@ -38,7 +38,7 @@ class Monitor:
         self.scheduler: BaseScheduler | None = None
         self._store: Store | None = None
         self._alerts: Alerts | None = None
-        self._seen: dict[str, int] = {}  # per source, the newest run already counted
+        self._history = History()  # each source's recent runs, topped up after each run
         self._due: dict[str, datetime] = {}  # per source, when its run in progress was due
         self._queue: queue.SimpleQueue[tuple[str, Config | None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="monitor", daemon=True)
@@ -112,9 +112,7 @@ class Monitor:
         assert self._store is not None
         for name, source in self.config.sources.items():
             try:
-                runs = self._store.runs(source=name, limit=1)
-                self._seen[name] = runs[0].id if runs else 0
-                health = source_health(self._store, name, source.health)
+                health = self._history.health(self._store, name, source.health)
                 self.metrics.health_state(name, health.status)
                 if health.last_good:
                     self.metrics.last_success_at(name, health.last_good)
@@ -123,7 +121,10 @@ class Monitor:
 
     def _reconfigure(self, config: Config) -> None:
         assert self._store is not None
-        self.metrics.forget(self.config.sources.keys() - config.sources.keys())
+        gone = self.config.sources.keys() - config.sources.keys()
+        self.metrics.forget(gone)
+        for name in gone:
+            self._history.forget(name)
         self.config = config
         self._alerts = Alerts(config.alerts, self._store, self.webhooks)
 
@@ -132,16 +133,15 @@ class Monitor:
         source = self.config.sources.get(name)
         if source is None:
             return
-        runs = self._store.runs(source=name, limit=1)
-        if not runs or runs[0].id <= self._seen.get(name, 0) or runs[0].status == "running":
-            return  # a run skipped because the source was locked: nothing new to count
-        run = runs[0]
-        self._seen[name] = run.id
-        self.metrics.run(run)
+        # One read of the runs recorded since the last look: judged, and counted.
+        health = self._history.health(self._store, name, source.health)
         due = self._due.pop(name, None)
-        if due is not None and run.trigger == "schedule":
-            self.metrics.started_late(name, due, run.started_at)
-        health = source_health(self._store, name, source.health)
+        for run in self._history.added:
+            self.metrics.run(run)
+            if due is not None and run.trigger == "schedule":
+                self.metrics.started_late(name, due, run.started_at)
+                due = None
         self.metrics.health_state(name, health.status)
         self._alerts.health_changed(health)
-        self._alerts.run_finished(name, run.started_at)
+        for run in self._history.added:
+            self._alerts.run_finished(name, run.started_at, run.new)
