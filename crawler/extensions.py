@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Self, TextIO
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import task
 
-from pipelines import stats
+from pipelines import closing, stats
 from pipelines.storage import schema
 from pipelines.storage.database import ABANDONED, Store
+from pipelines.storage.models import utcnow
 from pipelines.store import SPOOLED
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class RunRecorder:
         if self.run_id is None:
             self.run_id = self.store.start_run(spider.source.name, self.trigger)
 
-    def spider_closed(self, spider: NewsSpider, reason: str) -> None:
+    async def spider_closed(self, spider: NewsSpider, reason: str) -> None:
         failure = getattr(spider, "failure", None)
         spooled = self.crawler.stats.get_value(SPOOLED, 0)
         if spooled and not failure:
@@ -86,13 +86,26 @@ class RunRecorder:
             self.crawler.stats.set_value(stats.ERROR, error)
         values = self.crawler.stats.get_stats()
         counts = {**stats.counts(values), "extraction": stats.extraction(values)}
-        if self.run_id is not None:
-            try:
-                self.store.finish_run(self.run_id, self.status, counts, error)
-            except SQLAlchemyError as exc:
-                why = schema.reason(exc, self.crawler.settings["NEWSMILL_DATABASE"])
-                log.error("crawl run %d left unfinished: database unavailable (%s)", self.run_id, why)
-        self.store.close()
+        try:
+            if self.run_id is not None:
+                run_id, status, finished_at = self.run_id, self.status, utcnow()
+                entry = {
+                    "_kind": "run",
+                    "source": spider.source.name,
+                    "run_id": run_id,
+                    "status": status,
+                    "counts": counts,
+                    "error": error,
+                    "finished_at": finished_at.isoformat(),
+                }
+                await closing.write_or_spool(
+                    self.crawler,
+                    f"record of crawl run {run_id}",
+                    lambda: self.store.finish_run(run_id, status, counts, error, finished_at=finished_at),
+                    entry,
+                )
+        finally:
+            self.store.close()
 
 
 class Progress:

@@ -17,9 +17,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from pipelines import stats
+from pipelines import closing, stats
 from pipelines.storage import validators
 from pipelines.storage.database import Store
+from pipelines.storage.models import utcnow
 
 NOT_MODIFIED = "not modified"
 
@@ -68,12 +69,25 @@ class ConditionalRequests:
                 self.found[request.meta.get("redirect_urls", [request.url])[0]] = found
         return response
 
-    def spider_closed(self, spider: Spider, reason: str) -> None:
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
         try:
             if reason == "finished":
                 incomplete: set[str] = getattr(spider, "incomplete", set())
                 source: Any = getattr(spider, "source", None)
+                name = source.name if source else spider.name
                 keep = {u: v for u, v in self.found.items() if u not in incomplete}
-                validators.save(self.store, source.name if source else spider.name, keep)
+                if keep:
+                    now = utcnow()
+                    entry = {
+                        "_kind": "validators",
+                        "source": name,
+                        "found": {
+                            u: [v.etag, v.last_modified, (v.checked_at or now).isoformat()]
+                            for u, v in keep.items()
+                        },
+                    }
+                    await closing.write_or_spool(
+                        self.crawler, "validators", lambda: validators.save(self.store, name, keep), entry
+                    )
         finally:
             self.store.close()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipelines.storage import neardup, revisions, schema
@@ -265,12 +265,27 @@ class Store:
             session.flush()
             return run.id
 
-    def finish_run(self, run_id: int, status: str, counts: dict[str, Any], error: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        counts: dict[str, Any],
+        error: str | None = None,
+        *,
+        finished_at: datetime | None = None,
+        replayed: bool = False,
+    ) -> None:
+        """Close a run with its counts. `replayed`: the crawl's own closing write, kept in the
+        spool through an outage; it also replaces what the next crawl of the source wrote
+        meanwhile for a run it found still running (ABANDONED)."""
+        unfinished = CrawlRun.status == "running"
+        if replayed:
+            unfinished = or_(unfinished, CrawlRun.error == ABANDONED)
         with self.sessions.begin() as session:
             session.execute(
                 update(CrawlRun)
-                .where(CrawlRun.id == run_id, CrawlRun.status == "running")
-                .values(status=status, finished_at=utcnow(), error=error, **counts)
+                .where(CrawlRun.id == run_id, unfinished)
+                .values(status=status, finished_at=finished_at or utcnow(), error=error, **counts)
             )
 
     def close_abandoned_runs(self, source: str, *, keep: int | None = None) -> list[int]:

@@ -58,7 +58,10 @@ def encode(record: ArticleRecord) -> str:
 
 
 def decode(line: str) -> ArticleRecord:
-    data = json.loads(line)
+    return _record(json.loads(line))
+
+
+def _record(data: dict[str, Any]) -> ArticleRecord:
     for name in data.pop("_dates", []):
         data[name] = datetime.fromisoformat(data[name])
     return ArticleRecord(**{k: v for k, v in data.items() if k in _FIELDS})
@@ -70,6 +73,50 @@ def _lock(path: Path) -> FileLock:
     from filelock import FileLock
 
     return FileLock(str(path) + ".lock")
+
+
+def write_entries(directory: Path, database_url: str, label: str, entries: Sequence[dict[str, Any]]) -> Path:
+    """A spool file of its own for writes a crawl makes as it closes, each an object with its
+    "_kind" (see apply_entry), JSON-ready; flushed and fsynced. Its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    label = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+    path = directory / f"{time.strftime('%Y%m%dT%H%M%S')}-{label}-{os.getpid()}-{time.monotonic_ns()}{SUFFIX}"
+    lock = _lock(path)
+    lock.acquire()  # a replay never reads it half-written
+    try:
+        with path.open("w", encoding="utf-8") as handle:
+            header = {"newsmill_spool": FORMAT, "database": database_key(database_url)}
+            handle.write(json.dumps(header) + "\n")
+            handle.write("".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries))
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        _release(lock)
+    return path
+
+
+def apply_entry(store: Store, entry: dict[str, Any]) -> None:
+    """Write one spooled closing write: a run record's end ("run") or validators ("validators")."""
+    from pipelines.storage import validators  # which imports nothing of the spool
+
+    kind = entry.get("_kind")
+    if kind == "run":
+        store.finish_run(
+            entry["run_id"],
+            entry["status"],
+            entry["counts"],
+            entry.get("error"),
+            finished_at=datetime.fromisoformat(entry["finished_at"]),
+            replayed=True,
+        )
+    elif kind == "validators":
+        found = {
+            url: validators.Validators(etag, modified, datetime.fromisoformat(checked) if checked else None)
+            for url, (etag, modified, checked) in entry["found"].items()
+        }
+        validators.save(store, entry["source"], found)
+    else:
+        raise ValueError(f"unknown spool entry {kind!r}")
 
 
 @dataclass(slots=True)
@@ -182,6 +229,7 @@ class ReplayResult:
     files: int = 0
     records: int = 0
     new: int = 0
+    entries: int = 0  # run records and validators a crawl could not write as it closed
     broken_lines: int = 0
     skipped_files: list[Path] = dataclasses.field(default_factory=list)  # another database's
 
@@ -189,6 +237,7 @@ class ReplayResult:
         self.files += other.files
         self.records += other.records
         self.new += other.new
+        self.entries += other.entries
         self.broken_lines += other.broken_lines
 
 
@@ -207,12 +256,18 @@ def _lines(path: Path) -> Iterator[str]:
         yield from handle
 
 
-def _batches(lines: Iterable[str], size: int, result: ReplayResult) -> Iterator[list[ArticleRecord]]:
+def _batches(
+    lines: Iterable[str], size: int, result: ReplayResult, entries: list[dict[str, Any]]
+) -> Iterator[list[ArticleRecord]]:
     batch: list[ArticleRecord] = []
     for line in lines:
         try:
-            batch.append(decode(line))
-        except (ValueError, TypeError):
+            data = json.loads(line)
+            if "_kind" in data:
+                entries.append(data)
+                continue
+            batch.append(_record(data))
+        except (ValueError, TypeError, AttributeError):
             # The tail a killed process was writing; everything before it is whole.
             result.broken_lines += 1
             continue
@@ -225,10 +280,18 @@ def _batches(lines: Iterable[str], size: int, result: ReplayResult) -> Iterator[
 
 def _replay_file(store: Store, path: Path, batch: int) -> ReplayResult:
     result = ReplayResult(files=1)
-    for records in _batches(_lines(path), batch, result):
+    entries: list[dict[str, Any]] = []
+    for records in _batches(_lines(path), batch, result, entries):
         outcome = store.store_articles(records)
         result.records += len(records)
         result.new += sum(outcome)
+    for entry in entries:  # after the articles: a run record is closed over what it stored
+        try:
+            apply_entry(store, entry)
+        except (KeyError, ValueError, TypeError):
+            result.broken_lines += 1
+            continue
+        result.entries += 1
     if result.broken_lines:
         log.warning("%s: %d unreadable line(s) skipped", path, result.broken_lines)
     return result

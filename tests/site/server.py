@@ -32,6 +32,7 @@ import random
 import re
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,7 @@ class Page:
     content_type: str = HTML_UTF8
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds between the request and the answer: a slow page
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,10 +310,12 @@ class NewsSite:
         return article
 
     def add_page(self, path: str, body: str | bytes = "", *, content_type: str = HTML_UTF8,
-                 status: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        """Serve `body` at `path` (exact path, any query), overriding any other route."""
+                 status: int = 200, headers: Mapping[str, str] | None = None,
+                 delay: float = 0.0) -> None:
+        """Serve `body` at `path` (exact path, any query), overriding any other route; `delay`
+        seconds after the request is logged."""
         with self._lock:
-            self._pages[path] = Page(body, content_type, status, dict(headers or {}))
+            self._pages[path] = Page(body, content_type, status, dict(headers or {}), delay)
 
     def remove(self, path: str) -> bool:
         """Take a page or an article off the site (it answers 404 from now on)."""
@@ -763,6 +767,8 @@ def _make_handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 status=status, at=datetime.now(UTC),
                 connection=f"{self.client_address[0]}:{self.client_address[1]}"))
+            if page.delay:
+                time.sleep(page.delay)  # a slow server, not a test waiting on something
             self.send_response(status)
             self.send_header("Content-Type", page.content_type)
             self.send_header("Content-Length", str(len(body)))
