@@ -53,6 +53,8 @@ def _replay(args: argparse.Namespace) -> int:
         f"replayed {result.records} spooled article(s) from {result.files} file(s) in {directory}: "
         f"{result.new} new, {result.records - result.new} already stored"
     )
+    if result.entries:
+        print(f"and {result.entries} run record(s) or validator set(s) a crawl could not write as it closed")
     if result.broken_lines:
         print(f"{result.broken_lines} unreadable line(s) skipped (cut short by a killed crawl)")
     for path in result.skipped_files:
