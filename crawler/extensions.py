@@ -100,7 +100,6 @@ class RunRecorder:
                 }
                 await closing.write_or_spool(
                     self.crawler,
-                    f"record of crawl run {run_id}",
                     lambda: self.store.finish_run(run_id, status, counts, error, finished_at=finished_at),
                     entry,
                 )

@@ -87,7 +87,7 @@ class ConditionalRequests:
                         },
                     }
                     await closing.write_or_spool(
-                        self.crawler, "validators", lambda: validators.save(self.store, name, keep), entry
+                        self.crawler, lambda: validators.save(self.store, name, keep), entry
                     )
         finally:
             self.store.close()

@@ -29,9 +29,7 @@ DOWN = "newsmill/close/database_down"  # the outage is on the terminal already
 SPOOLED = "newsmill/close/spooled"  # closing writes left in the spool
 
 
-async def write_or_spool(
-    crawler: Crawler, what: str, write: Callable[[], Any], entry: dict[str, Any]
-) -> bool:
+async def write_or_spool(crawler: Crawler, write: Callable[[], Any], entry: dict[str, Any]) -> bool:
     """Run `write` (blocking; on a thread) until it succeeds or `store.retry_for` has passed;
     then put `entry` in the spool (see spool.apply_entry). True if it was written."""
     settings = crawler.settings
@@ -57,13 +55,13 @@ async def write_or_spool(
         attempt += 1
         await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
     directory = Path(settings.get("NEWSMILL_SPOOL_DIR") or "data/spool")
-    path = spool.write_entries(directory, database, entry.get("source") or "crawl", [entry])
+    spool.write_entries(directory, database, entry.get("source") or "crawl", [entry])
     if not crawler.stats.get_value(SPOOLED):
+        # One line for all of them: the writes of a closing crawl give up at the same moment.
         log.error(
-            "the database stayed unavailable: the %s waits in %s; written at the next run or by "
-            "`newsmill db replay`",
-            what,
-            path,
+            "the database stayed unavailable: what the crawl writes as it closes (its run record, "
+            "validators) waits in %s; written at the next run or by `newsmill db replay`",
+            directory,
         )
     crawler.stats.inc_value(SPOOLED)
     return False
