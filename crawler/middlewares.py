@@ -16,6 +16,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipelines import closing, stats
 from pipelines.storage import validators
@@ -49,7 +50,10 @@ class ConditionalRequests:
             return
         if b"If-None-Match" in request.headers or b"If-Modified-Since" in request.headers:
             return  # a retry or redirect of a request already made conditional
-        known = validators.lookup(self.store, request.url)
+        try:
+            known = validators.lookup(self.store, request.url)
+        except SQLAlchemyError:  # the database is away: asked in full, as on a first visit
+            return
         if known and known.etag:
             request.headers[b"If-None-Match"] = known.etag
         if known and known.last_modified:

@@ -31,7 +31,7 @@ from crawler.discovery import Entry, NotAFeed, parse_feed, parse_sitemap, sitema
 from crawler.settings import settings_for
 from pipelines import stats
 from pipelines.storage import failures as failed_urls
-from pipelines.storage import validators
+from pipelines.storage import schema, validators
 from pipelines.storage.database import Store
 from pipelines.storage.models import utcnow
 
@@ -155,7 +155,8 @@ class NewsSpider(Spider):
             try:
                 failed_urls.record(self.store, self.failed)
             except SQLAlchemyError as exc:  # the database is away: they are simply tried again
-                self.logger.warning("could not remember %d failed URLs: %s", len(self.failed), exc)
+                why = schema.reason(exc, self.settings["NEWSMILL_DATABASE"])
+                self.logger.warning("could not remember %d failed URLs: %s", len(self.failed), why)
             self.store.close()
 
     def _seed(self, url: str, callback: Any) -> Request:
@@ -280,7 +281,8 @@ class NewsSpider(Spider):
         except SQLAlchemyError as exc:
             # The database is away: fetch them all rather than none. The store keeps each
             # article once whatever is fetched, and holds or spools what it cannot write yet.
-            self.logger.warning("known-URL check failed, fetching all %d: %s", len(candidates), exc)
+            why = schema.reason(exc, self.settings["NEWSMILL_DATABASE"])
+            self.logger.warning("known-URL check failed, fetching all %d: %s", len(candidates), why)
             stats.error(self.crawler.stats, "known-URL check failed")
             known, waiting = set(), set()
         if waiting:
