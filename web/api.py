@@ -44,7 +44,9 @@ def articles(
 
 
 @router.get("/articles/{article_id}", summary="One article, as `newsmill export` writes it")
-def article(request: Request, article_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+def article(
+    request: Request, article_id: Annotated[int, Path(ge=1, description="the article's id")]
+) -> dict[str, Any]:
     record = load_record(params.store(request).engine, article_id)
     if record is None:
         raise HTTPException(404, f"no article has the id {article_id}")
@@ -59,8 +61,8 @@ def sources(request: Request) -> dict[str, Any]:
 @router.get("/runs", summary="Crawl runs, newest first")
 def runs(
     request: Request,
-    source: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    source: Annotated[str | None, Query(max_length=200, description="only this source's runs")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many runs")] = 50,
 ) -> dict[str, Any]:
     if source and not is_known(request, source):
         raise HTTPException(400, f"source: no source is named {source!r}")

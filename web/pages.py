@@ -110,7 +110,7 @@ def source(request: Request, name: Annotated[str, Path(max_length=200)]) -> HTML
         request,
         "source.html",
         source=summary,
-        per_day=charts.per_day(days, title=f"articles per day, last {SOURCE_DAYS} days") if days else None,
+        per_day=charts.per_day(days, title="articles per day, by publication date") if days else None,
         fill=charts.fill_rates(overview.fill_rates(engine, name)) if summary.totals.articles else None,
         runs_chart=runs_chart,
     )
