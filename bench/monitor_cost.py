@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common.health import Thresholds  # noqa: E402
 from crawler.config import AlertConfig  # noqa: E402
 from crawler.monitor.alerts import Alerts  # noqa: E402
 from crawler.monitor.metrics import Metrics  # noqa: E402
 from crawler.monitor.webhooks import Webhooks  # noqa: E402
-from pipelines.health import Thresholds  # noqa: E402
 from pipelines.storage.database import Store  # noqa: E402
 from pipelines.storage.health import History  # noqa: E402
 from pipelines.storage.models import Article, CrawlRun  # noqa: E402

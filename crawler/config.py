@@ -19,9 +19,9 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct, field
 
+from common.health import Span, Thresholds
 from crawler.errors import ConfigError
 from crawler.schedule import parse_duration, parse_schedule
-from pipelines.health import Span, Thresholds
 
 DEFAULT_DATABASE = "sqlite:///data/newsmill.db"
 DATABASE_ENV = "NEWSMILL_DATABASE_URL"

@@ -165,9 +165,9 @@ def _store_article(store: Any, source: str, n: int, title: str) -> None:
 
 
 def test_an_alert_tells_each_change_once_and_each_new_article_once(database_url: str) -> None:
+    from common.health import Thresholds
     from crawler.config import AlertConfig
     from crawler.monitor.alerts import Alerts
-    from pipelines.health import Thresholds
     from pipelines.storage.database import Store
     from pipelines.storage.health import source_health
 

@@ -1,4 +1,4 @@
-"""Source health judged from run records (pipelines.health.assess): the rules one by one on
+"""Source health judged from run records (common.health.assess): the rules one by one on
 made-up run histories, then the config keys and `newsmill health` on real crawls.
 The daemon with a site that breaks under it: tests/test_health_daemon.py."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.health import DEGRADED, FAILING, OK, Run, Thresholds, assess, trouble
+from common.health import DEGRADED, FAILING, OK, Run, Thresholds, assess, trouble
 from tests.conftest import describe, run_newsmill, write_config
 from tests.site.server import NewsSite
 

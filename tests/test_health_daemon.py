@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.health import Health, Thresholds
+from common.health import Health, Thresholds
 from pipelines.storage.database import Store
 from pipelines.storage.health import health_of
 from pipelines.storage.models import utcnow

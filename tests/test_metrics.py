@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from common.health import Run
 from crawler.monitor.metrics import Metrics, MetricsServer, reason_label
-from pipelines.health import Run
 from tests.scrape import get, scrape, value
 
 

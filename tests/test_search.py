@@ -288,7 +288,7 @@ def test_the_index_follows_a_revision_and_a_deleted_article(
 
 def test_upgrade_indexes_the_articles_stored_before_the_index(database_url: str) -> None:
     config = schema.alembic_config()
-    before = ScriptDirectory.from_config(config).get_revision("0005").down_revision
+    before = ScriptDirectory.from_config(config).get_revision("0007").down_revision
     assert isinstance(before, str)
     engine = create_engine(database_url)
     try:

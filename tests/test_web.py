@@ -140,7 +140,7 @@ def test_api_sources_and_runs(served: Served) -> None:
         assert source["articles"] == sum(1 for r in served.records if r["source"] == name)
         assert source["last_run"]["status"] == "ok"
         assert source["schedule"]
-        # One good run: too little history to doubt it (pipelines.health), so ok.
+        # One good run: too little history to doubt it (common.health), so ok.
         assert source["health"]["status"] == "ok", source["health"]
     runs = served.get("/api/runs").json()["runs"]
     assert {r["source"] for r in runs} == {"ledger", "ledger-blog"}

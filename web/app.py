@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.health import Thresholds
+from common.health import Thresholds
 from pipelines.storage.database import Store
 from pipelines.storage.search import InvalidCursor, QuerySyntaxError
 from web import api, pages

@@ -1,4 +1,4 @@
-"""Per-source health on the web view: `newsmill health`'s verdicts (pipelines.health), for the
+"""Per-source health on the web view: `newsmill health`'s verdicts (common.health), for the
 sources pages and /api/sources.
 
 The thresholds are each configured source's own (`health:` merged with its source's), handed
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipelines.health import Health, Thresholds
+from common.health import Health, Thresholds
 from pipelines.storage.database import Store
 from pipelines.storage.health import health_of
 

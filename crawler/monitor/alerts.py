@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from common.health import OK, Health
 from crawler.config import AlertConfig
 from crawler.monitor.webhooks import Webhooks
-from pipelines.health import OK, Health
 from pipelines.storage import alerts as marks
 from pipelines.storage.database import Store
 from pipelines.storage.models import Article

@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from pipelines.health import STATES, Run
+from common.health import STATES, Run
 
 log = logging.getLogger("newsmill.metrics")
 

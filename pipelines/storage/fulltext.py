@@ -7,7 +7,7 @@ SQL) updates it in the same transaction, and the write path stays as it is. The 
 each article's latest revision (title, description, text), as `articles` does.
 
 The objects are not in the SQLAlchemy models (neither database's kind fits the other): new
-databases get them from install(), migrated ones from revision 0005, which spells the same
+databases get them from install(), migrated ones from revision 0007, which spells the same
 statements out, frozen; tests/test_schema.py checks both paths build the same objects.
 A later migration that rebuilds `articles` on SQLite (Alembic's batch mode copies the table
 and drops the old one, and its triggers with it) must call install() again afterwards.

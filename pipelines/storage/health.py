@@ -1,5 +1,5 @@
 """What source health reads from the database: a source's newest runs, and when its runs last
-stored new articles. The judging is pipelines.health's, on what these return."""
+stored new articles. The judging is common.health's, on what these return."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from pipelines.health import Health, Run, Thresholds, assess
+from common.health import Health, Run, Thresholds, assess
 from pipelines.storage.database import Store
 from pipelines.storage.models import CrawlRun, utcnow
 

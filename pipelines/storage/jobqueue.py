@@ -1,5 +1,5 @@
 """The cluster's job queue lives in PostgreSQL beside the articles: procrastinate's tables and
-functions, installed by migration 0010 (and with a new database's schema), never on SQLite.
+functions, installed by migration 0009 (and with a new database's schema), never on SQLite.
 
 procrastinate's own schema file is applied as it ships with the pinned version: its tables are
 procrastinate's to define, and they stay out of newsmill's models (Alembic's comparison of the

@@ -94,7 +94,7 @@ class Article(Base):
 
 
 # Listing the latest articles, and search's date filters, go by this: the publication date, or
-# when the article was first seen if its page gave none (pipelines.storage.search). Migration 0005.
+# when the article was first seen if its page gave none (pipelines.storage.search). Migration 0007.
 Index("ix_articles_dated", func.coalesce(Article.published_at, Article.first_seen_at), Article.id)
 
 
@@ -189,7 +189,7 @@ class CrawlRun(Base):
     extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # A daemon polling 200 sources every 30 s records over half a million runs a day (migration
-    # 0007): a source's latest runs, its run left open, and the runs past keep_runs (pruning)
+    # 0008): a source's latest runs, its run left open, and the runs past keep_runs (pruning)
     # are each found by an index.
     __table_args__ = (
         Index("ix_crawl_runs_source_id", "source", "id"),

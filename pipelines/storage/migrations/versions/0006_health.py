@@ -1,7 +1,7 @@
 """crawl_runs.extraction (per-run extraction stats) and alert_marks (what alerts have told)
 
 Revision ID: 0006
-Revises: 0009
+Revises: 0005
 Create Date: 2026-12-02
 
 Frozen like the baseline: the column and table are spelled out here, not imported from the models.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0009"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """backfill_parts: the parts of a source's backfill (one per listing sitemap) and how far each got
 
-Revision ID: 0009
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

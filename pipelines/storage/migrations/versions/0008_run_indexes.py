@@ -1,8 +1,8 @@
 """crawl_runs indexed for a daemon's rate of runs: by source and id, by source and status,
 by start time (pruning); the plain index on source, which the first covers, dropped
 
-Revision ID: 0007
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 
 Frozen like the baseline: the indexes are spelled out here, not imported from the models.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

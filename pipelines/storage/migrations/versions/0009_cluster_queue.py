@@ -1,7 +1,7 @@
 """the cluster's job queue: procrastinate's schema (PostgreSQL only) and cluster_workers
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 
 procrastinate's schema is the one its pinned version ships (pipelines.storage.jobqueue); a later
@@ -17,8 +17,8 @@ from alembic import op
 
 from pipelines.storage import jobqueue
 
-revision: str = "0010"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

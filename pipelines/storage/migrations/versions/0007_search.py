@@ -1,7 +1,7 @@
 """search: the full-text index (FTS5 on SQLite, tsvector + GIN on PostgreSQL), its triggers,
 and an index on each article's date; the articles already stored are indexed
 
-Revision ID: 0005
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
