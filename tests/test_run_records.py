@@ -46,3 +46,19 @@ def test_pruning_keeps_recent_runs_and_each_sources_last_run_and_last_failure(da
         assert store.prune_runs(now - timedelta(days=30)) == 0
     finally:
         store.close()
+
+
+def test_a_run_closed_by_its_crawl_keeps_its_status_when_the_daemon_closes_it_late(database_url: str) -> None:
+    # The daemon closes the runs of a worker that died; a run its crawl had closed a moment before
+    # keeps what the crawl recorded, and the daemon learns that it did not close it.
+    schema.prepare(database_url)
+    store = Store(database_url)
+    try:
+        run_id = store.start_run("refused", "schedule")
+        assert store.finish_run(run_id, "failed", {"pages": 0}, "connection refused") is True
+        assert store.finish_run(run_id, "interrupted", {}, "the daemon stopped") is False
+        record = store.run(run_id)
+        assert record is not None
+        assert (record.status, record.error) == ("failed", "connection refused")
+    finally:
+        store.close()

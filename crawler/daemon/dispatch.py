@@ -334,6 +334,7 @@ class Dispatcher:
     def _record_lost(self, flight: Flight, worker: WorkerProcess, code: int) -> None:
         """The record of a run whose worker died under it."""
         job = flight.job
+        error: str | None
         if flight.run_id is None and worker.fatal is None:
             return  # never began: queued again (or dropped on the way out)
         if flight.overran:
@@ -351,16 +352,25 @@ class Dispatcher:
             if last and "|" not in last:
                 error += f": {last}"
         run_id = flight.run_id
+        counts: dict[str, Any] = {}
         try:
             if run_id is None:
                 run_id = self.store.start_run(job.source, job.trigger)
-            self.store.finish_run(run_id, status, {}, error)
+            if not self.store.finish_run(run_id, status, {}, error):
+                # The crawl closed its record itself just before its worker went, and its own
+                # report was lost on the way: the record says what happened, so the log does too.
+                record = self.store.run(run_id)
+                if record is not None:
+                    status, error = record.status, record.error
+                    counts = {"pages": record.pages, "new": record.new, "duplicates": record.duplicates,
+                              "revised": record.revised, "skipped": dict(record.skipped or {}),
+                              "errors": dict(record.errors or {})}
         except Exception as exc:
             log.error("could not record run %s of %s: %s", run_id, job.source, exc)
         report = RunReport(
             job_id=job.id, run_id=run_id, source=job.source, trigger=job.trigger, status=status,
             seconds=time.monotonic() - (flight.began or flight.sent), error=error, worker_pid=worker.pid,
-            worker_runs=worker.runs,
+            worker_runs=worker.runs, **counts,
         )
         self._finished(report)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,9 @@ from pipelines.storage import neardup, revisions, schema
 from pipelines.storage.engine import make_engine
 from pipelines.storage.models import Article, ArticleUrl, CrawlRun, url_hash, utcnow
 from pipelines.storage.records import ArticleRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
 
 # The error of a run closed by the next crawl of its source, not by its own.
 ABANDONED = "abandoned: its crawl process ended without closing it"
@@ -274,19 +277,25 @@ class Store:
         *,
         finished_at: datetime | None = None,
         replayed: bool = False,
-    ) -> None:
-        """Close a run with its counts. `replayed`: the crawl's own closing write, kept in the
-        spool through an outage; it also replaces what the next crawl of the source wrote
-        meanwhile for a run it found still running (ABANDONED)."""
+    ) -> bool:
+        """Close a run with its counts; whether this closed it (False: it was closed already).
+        `replayed`: the crawl's own closing write, kept in the spool through an outage; it also
+        replaces what the next crawl of the source wrote meanwhile for a run it found still
+        running (ABANDONED)."""
         unfinished = CrawlRun.status == "running"
         if replayed:
             unfinished = or_(unfinished, CrawlRun.error == ABANDONED)
         with self.sessions.begin() as session:
-            session.execute(
+            result = session.execute(
                 update(CrawlRun)
                 .where(CrawlRun.id == run_id, unfinished)
                 .values(status=status, finished_at=finished_at or utcnow(), error=error, **counts)
             )
+        return bool(cast("CursorResult[Any]", result).rowcount)
+
+    def run(self, run_id: int) -> CrawlRun | None:
+        with self.sessions() as session:
+            return session.get(CrawlRun, run_id)
 
     def close_abandoned_runs(self, source: str, *, keep: int | None = None) -> list[int]:
         """Close the source's runs still marked running, but `keep` (the caller's own); their
