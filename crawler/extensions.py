@@ -12,6 +12,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from common.processes import this_process
 from pipelines import closing, stats
 from pipelines.storage import schema
 from pipelines.storage.database import ABANDONED, Store
@@ -49,6 +50,8 @@ class RunRecorder:
         self.run_id: int | None = crawler.settings.getint("NEWSMILL_RUN_ID") or None
         self.trigger = crawler.settings.get("NEWSMILL_TRIGGER", "cli")
         self.locked = crawler.settings.getbool("NEWSMILL_SOURCE_LOCKED")
+        # Who runs the crawl: a cluster worker names itself for the parts it crawls in a child.
+        self.worker = crawler.settings.get("NEWSMILL_WORKER_NAME") or this_process()
         self.status: str | None = None
 
     @classmethod
@@ -65,7 +68,7 @@ class RunRecorder:
             for run_id in self.store.close_abandoned_runs(spider.source.name, keep=self.run_id):
                 log.warning("closed run %d of %s: %s", run_id, spider.source.name, ABANDONED)
         if self.run_id is None:
-            self.run_id = self.store.start_run(spider.source.name, self.trigger)
+            self.run_id = self.store.start_run(spider.source.name, self.trigger, self.worker)
 
     async def spider_closed(self, spider: NewsSpider, reason: str) -> None:
         failure = getattr(spider, "failure", None)

@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ def test_one_worker_serves_run_after_run_without_starting_again(tmp_path: Path, 
     assert len(daemon.events("worker_ready")) == 1, "the worker started (imported Scrapy...) once"
     starts = daemon.events("run_started", "live")
     assert {int(e["pid"]) for e in starts} == {ends[0]["worker_pid"]}
+    # The records name the crawl process that ran them.
+    assert {r["worker"] for r in runs(config, "live")} == {f"{socket.gethostname()}:{ends[0]['worker_pid']}"}
 
 
 def test_runs_in_flight_never_exceed_max_runs(tmp_path: Path) -> None:

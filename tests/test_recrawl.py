@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,9 @@ def test_corrected_article_yields_revision_2_counted_in_the_summary_and_run_reco
     runs = run_newsmill("runs", "--json", config=config)
     assert runs.returncode == 0, describe(runs)
     assert [r["revised"] for r in json.loads(runs.stdout)] == [1, 0]  # newest first
+    # Each names the process that ran its crawl, one `newsmill crawl` each.
+    workers = [r["worker"] for r in json.loads(runs.stdout)]
+    assert len(set(workers)) == 2 and all(w.startswith(f"{socket.gethostname()}:") for w in workers)
 
     # The recheck asked "changed since?": the corrected story came in full, the rest answered 304.
     rechecks = {r.path: r for r in bare_site.requests if r.path in {a.path for a in stories}}

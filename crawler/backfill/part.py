@@ -7,9 +7,9 @@ cluster's worker (a job per part): the part's row says how far it got, wherever 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
+from common.processes import this_process
 from crawler.config import Config
 from crawler.runner import CrawlResult, run_crawls
 from pipelines.storage import backfill, schema
@@ -21,7 +21,7 @@ _STATUS = {"ok": backfill.DONE, "interrupted": backfill.PENDING}
 
 def worker_name() -> str:
     """Who crawls the part: the cluster worker that launched this process, or this process."""
-    return os.environ.get("NEWSMILL_WORKER") or f"{socket.gethostname()}:{os.getpid()}"
+    return os.environ.get("NEWSMILL_WORKER") or this_process()
 
 
 def crawl_part(
@@ -56,6 +56,7 @@ def crawl_part(
                     log_level=log_level,
                     progress_interval=progress_interval,
                     NEWSMILL_SOURCE_LOCKED=True,
+                    NEWSMILL_WORKER_NAME=worker_name(),
                     NEWSMILL_BACKFILL_PART={"url": part.url, "window": part.window},
                 )
             except BaseException:

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             str(r["revised"]),
             str(sum(r["skipped"].values())),
             str(sum(r["errors"].values())),
+            r["worker"] or "",
             r["error"] or "",
         ]
         for r in records
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         "revised",
         "skipped",
         "errors",
+        "worker",
         "error",
     ]
     print_table(columns, rows, sys.stdout)
@@ -70,7 +72,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     runs = commands.add_parser(
         "runs",
         help="crawl-run history",
-        description="Crawl runs, newest first: source, trigger, started, finished, status and counts.",
+        description=(
+            "Crawl runs, newest first: source, trigger, started, finished, status, counts and the "
+            "worker (host:pid) that ran each."
+        ),
     )
     runs.add_argument("--source", metavar="NAME", help="only this source's runs")
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")

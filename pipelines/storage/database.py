@@ -261,9 +261,11 @@ class Store:
 
     # -- crawl runs -------------------------------------------------------------------------
 
-    def start_run(self, source: str, trigger: str) -> int:
+    def start_run(self, source: str, trigger: str, worker: str | None = None) -> int:
+        """Open a run record; `worker` ("host:pid") names who runs the crawl."""
         with self.sessions.begin() as session:
-            run = CrawlRun(source=source, trigger=trigger, started_at=utcnow(), status="running")
+            run = CrawlRun(source=source, trigger=trigger, started_at=utcnow(), status="running",
+                           worker=worker)
             session.add(run)
             session.flush()
             return run.id

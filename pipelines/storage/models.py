@@ -187,6 +187,9 @@ class CrawlRun(Base):
     # What extraction made of the run's article pages (pipelines.stats.extraction), for
     # source health; None for runs recorded before migration 0006 and runs that died early.
     extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who ran the crawl, "host:pid" (migration 0011): the daemon's crawl worker process, a
+    # cluster's `newsmill worker`, or the one-off `newsmill crawl`; None for older runs.
+    worker: Mapped[str | None] = mapped_column(String(120))
 
     # A daemon polling 200 sources every 30 s records over half a million runs a day (migration
     # 0008): a source's latest runs, its run left open, and the runs past keep_runs (pruning)
@@ -213,6 +216,7 @@ class CrawlRun(Base):
             "errors": dict(self.errors or {}),
             "error": self.error,
             "extraction": self.extraction,
+            "worker": self.worker,
         }
 
 
