@@ -3,9 +3,11 @@ taking real jobs from procrastinate's queue, crawling the fixture site; kill -9 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,8 +27,9 @@ from tests.site.server import NewsSite, synthetic_article
 DEADLINE = 120.0  # seconds any awaited condition gets before the test fails
 
 
-def archive_site(first: int, months: int = 3, per_month: int = 4) -> NewsSite:
-    site = NewsSite(fixtures=False)
+def archive_site(first: int, months: int = 3, per_month: int = 4, host: str = "127.0.0.1") -> NewsSite:
+    """Another `host` (127.0.0.2, ...) is another site: the cluster crawls one site at a time."""
+    site = NewsSite(fixtures=False, host=host)
     for n in range(months * per_month):
         month, day = divmod(n, per_month)
         published = datetime(2024, month + 1, 1, tzinfo=UTC) + timedelta(hours=30 * day)
@@ -117,6 +120,28 @@ def cluster(tmp_path: Path, postgres_url: str) -> Iterator[Callable[..., Workers
         workers.stop()
 
 
+def defer_runs(config: Path, *sources: str) -> list[bool]:
+    """Queue a run of each source as the scheduler does; whether each was queued."""
+    script = (
+        "import sys\n"
+        "from crawler.cluster.app import defer_crawl, make_app\n"
+        "from crawler.config import load_config\n"
+        "config = load_config(sys.argv[1])\n"
+        "app = make_app(config.database)\n"
+        "with app.open():\n"
+        "    print([defer_crawl(app, config.sources[name]) is not None for name in sys.argv[2:]])\n"
+    )
+    deferred = subprocess.run([sys.executable, "-c", script, str(config), *sources], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=False, env=cli_env())
+    assert deferred.returncode == 0, deferred.stderr
+    return [word == "True" for word in deferred.stdout.strip().strip("[]").split(", ")]
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
+        return [int(p) for p in listing.read().split()]
+
+
 def stored_urls(database: str) -> list[str]:
     return [row.url for row in query(database, "SELECT url FROM articles ORDER BY url")]
 
@@ -143,7 +168,7 @@ def test_db_upgrade_installs_the_queue_on_postgresql_only(tmp_path: Path, postgr
 
 def test_backfill_parts_are_spread_over_the_workers(tmp_path: Path, postgres_url: str,
                                                     cluster: Callable[[Path], Workers]) -> None:
-    with archive_site(1) as first, archive_site(100) as second:
+    with archive_site(1) as first, archive_site(100, host="127.0.0.2") as second:
         config = write_config(tmp_path, {"first": source_of(first), "second": source_of(second)},
                               database=postgres_url)
         workers = cluster(config)
@@ -224,19 +249,142 @@ def test_runs_of_a_source_do_not_pile_up(tmp_path: Path, postgres_url: str,
     with archive_site(1, months=1) as site:
         config = write_config(tmp_path, {"ledger": source_of(site)}, database=postgres_url)
         assert run_newsmill("db", "upgrade", config=config).returncode == 0
-        script = (
-            "from crawler.cluster.app import defer_crawl, make_app\n"
-            f"app = make_app({postgres_url!r})\n"
-            "with app.open():\n"
-            "    print([defer_crawl(app, 'ledger') is not None for _ in range(3)])\n"
-        )
-        deferred = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=60, check=False)
-        assert deferred.stdout.strip() == "[True, False, False]", deferred.stderr
+        assert defer_runs(config, "ledger", "ledger", "ledger") == [True, False, False]
         queued = json.loads(run_newsmill("workers", "--json", config=config).stdout)["queued"]
         assert queued == {"newsmill:crawl": 1}
-        cluster(config).start(1)
+        (pid,) = cluster(config).start(1)
         wait_until(lambda: query(postgres_url, "SELECT status FROM crawl_runs WHERE status <> 'running'"),
                    "the queued run done")
-        runs = query(postgres_url, "SELECT trigger, status FROM crawl_runs")
+        runs = query(postgres_url, "SELECT trigger, status, worker FROM crawl_runs")
     assert [(r.trigger, r.status) for r in runs] == [("cluster", "ok")]
+    assert runs[0].worker == f"{socket.gethostname()}:{pid}", "the record names the worker that ran it"
+    listed = json.loads(run_newsmill("runs", "--json", config=config).stdout)
+    assert [r["worker"] for r in listed] == [runs[0].worker]
+
+
+SLOW = {"delay": 0.4, "per_domain": 1, "concurrency": 1}  # one request at a time: a run takes seconds
+
+
+def run_under_way(database: str, site: NewsSite) -> Any:
+    """The running record of a run whose crawl has fetched one of the site's articles."""
+    articles = {a.path for a in site.main_articles()}
+    running = query(database, "SELECT id, worker FROM crawl_runs WHERE status = 'running'")
+    if running and any(p in articles for p in site.requested_paths()):
+        return running[0]
+    return None
+
+
+def idle(database: str) -> bool:
+    return not query(database, "SELECT id FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                               "UNION ALL SELECT id FROM crawl_runs WHERE status = 'running'")
+
+
+def pid_of(worker: str) -> int:
+    return int(worker.rsplit(":", 1)[1])
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")  # a zombie has let go of everything
+    except FileNotFoundError:
+        return True
+
+
+def each_article_once(database: str, site: NewsSite) -> None:
+    urls = stored_urls(database)
+    assert sorted(u.removeprefix(site.url) for u in urls) == sorted(a.path for a in site.main_articles())
+    # Pages the killed crawl had fetched but not yet written are fetched again; nothing more.
+    times = Counter(p for p in site.requested_paths() if p in {a.path for a in site.main_articles()})
+    assert max(times.values()) <= 2, times
+
+
+@pytest.mark.parametrize("next_run_queued", [False, True], ids=["alone", "next-run-queued"])
+def test_a_worker_killed_mid_run_has_the_run_done_by_another(
+    tmp_path: Path, postgres_url: str, cluster: Callable[[Path], Workers], next_run_queued: bool
+) -> None:
+    with archive_site(1, months=2, per_month=15) as site:
+        config = write_config(tmp_path, {"ledger": source_of(site)}, database=postgres_url, crawl=SLOW)
+        workers = cluster(config)
+        workers.start(2)
+        assert defer_runs(config, "ledger") == [True]
+        run = wait_until(lambda: run_under_way(postgres_url, site), "a run's crawl under way")
+        victim = pid_of(run.worker)
+        crawls = children(victim)
+        assert crawls, "the worker's long-lived crawl process"
+        if next_run_queued:  # the scheduler's next due run, waiting behind the running one
+            assert defer_runs(config, "ledger") == [True]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: all(gone(pid) for pid in crawls), "the dead worker's crawl process gone with it")
+        wait_until(lambda: idle(postgres_url), "the run done again after the kill")
+        each_article_once(postgres_url, site)
+    runs = query(postgres_url, "SELECT id, status, error, worker FROM crawl_runs ORDER BY id")
+    assert runs[0].id == run.id and runs[0].status == "interrupted" and "abandoned" in runs[0].error, runs
+    assert [r.status for r in runs[1:]] == ["ok"], runs
+    assert pid_of(runs[1].worker) != victim, workers.logs()
+    jobs = query(postgres_url, "SELECT status, attempts FROM procrastinate_jobs ORDER BY id")
+    if next_run_queued:  # the dead one closed (not left holding the site's lock), the queued one ran
+        assert [j.status for j in jobs] == ["failed", "succeeded"], jobs
+    else:
+        assert [(j.status, j.attempts) for j in jobs] == [("succeeded", 2)], jobs
+
+
+def test_a_crawl_process_dying_under_a_live_worker_is_restarted_and_its_run_recorded(
+    tmp_path: Path, postgres_url: str, cluster: Callable[[Path], Workers]
+) -> None:
+    with archive_site(1, months=2, per_month=15) as site:
+        config = write_config(tmp_path, {"ledger": source_of(site)}, database=postgres_url, crawl=SLOW)
+        (worker,) = cluster(config).start(1)
+        assert defer_runs(config, "ledger") == [True]
+        wait_until(lambda: run_under_way(postgres_url, site), "a run's crawl under way")
+        (crawl,) = children(worker)
+        os.kill(crawl, signal.SIGKILL)
+        wait_until(lambda: idle(postgres_url), "the killed run recorded and its job ended")
+        first = query(postgres_url, "SELECT status, error FROM crawl_runs")
+        assert [r.status for r in first] == ["interrupted"], first
+        assert f"crawl worker (pid {crawl}) killed by SIGKILL" in first[0].error
+        assert [j.status for j in query(postgres_url, "SELECT status FROM procrastinate_jobs")] == ["failed"]
+        # The worker lives on, with a new crawl process, and the next run of the source is whole.
+        assert defer_runs(config, "ledger") == [True]
+        wait_until(lambda: idle(postgres_url) and len(query(postgres_url, "SELECT id FROM crawl_runs")) == 2,
+                   "the next run done")
+        assert children(worker) and crawl not in children(worker)
+        each_article_once(postgres_url, site)
+    assert [r.status for r in query(postgres_url, "SELECT status FROM crawl_runs ORDER BY id")][1] == "ok"
+
+
+def test_sources_on_one_host_are_never_crawled_at_once_across_workers(
+    tmp_path: Path, postgres_url: str, cluster: Callable[[Path], Workers]
+) -> None:
+    with archive_site(1, months=1, per_month=8) as site:
+        sources = {name: source_of(site) for name in ("world", "politics", "sport")}
+        config = write_config(tmp_path, sources, database=postgres_url, crawl=SLOW)
+        cluster(config).start(2)
+        assert defer_runs(config, *sources) == [True, True, True]
+        wait_until(lambda: idle(postgres_url) and len(query(postgres_url, "SELECT id FROM crawl_runs")) == 3,
+                   "the three runs done")
+    runs = query(postgres_url, "SELECT source, status, started_at, finished_at FROM crawl_runs "
+                               "ORDER BY started_at")
+    assert sorted(r.source for r in runs) == sorted(sources) and {r.status for r in runs} == {"ok"}
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier.finished_at <= later.started_at, "two crawls of one host at once"
+
+
+def test_a_worker_stopped_mid_run_hands_the_run_back(
+    tmp_path: Path, postgres_url: str, cluster: Callable[[Path], Workers]
+) -> None:
+    with archive_site(1, months=2, per_month=15) as site:
+        config = write_config(tmp_path, {"ledger": source_of(site)}, database=postgres_url, crawl=SLOW,
+                              extra={"daemon": {"grace_period": 1}})
+        workers = cluster(config)
+        workers.start(2)
+        assert defer_runs(config, "ledger") == [True]
+        run = wait_until(lambda: run_under_way(postgres_url, site), "a run's crawl under way")
+        victim = next(p for p in workers.processes if p.pid == pid_of(run.worker))
+        victim.terminate()
+        assert victim.wait(timeout=DEADLINE) == 0, workers.logs()
+        wait_until(lambda: idle(postgres_url), "the run handed back and done by the other worker")
+        each_article_once(postgres_url, site)
+    runs = query(postgres_url, "SELECT status, worker FROM crawl_runs ORDER BY id")
+    assert [r.status for r in runs] == ["interrupted", "ok"], runs
+    assert pid_of(runs[1].worker) != victim.pid

@@ -1,17 +1,19 @@
 """The cluster's procrastinate app: its connection, its two kinds of jobs, and deferring them.
 
-Two kinds of jobs, both locked by their source (procrastinate's `lock`): one crawl of a source
-at a time across the cluster, whatever asked for it, so a source's `per_domain` and `delay`
-hold as they do on one machine. A run of a source (the daemon's due runs) also has a
-`queueing_lock`: while one waits, another is not queued behind it (no pile-up), and it has a
-higher priority than backfill parts, so a backfill of years never delays a source's polls by
-more than the part running now.
+Two kinds of jobs, both locked by their source's site (procrastinate's `lock`: the host of
+its first seed, without www., as the daemon's crawl workers share a host's download slot):
+one crawl of a site at a time across the cluster, whatever asked for it, so a host's
+`per_domain` and `delay` hold across the cluster as they do in one crawl, however its sources
+are spread over workers. A run of a source (the daemon's due runs) also has a `queueing_lock`:
+while one waits, another is not queued behind it (no pile-up), and it has a higher priority
+than backfill parts, so a backfill of years never delays the polls of its site by more than
+the part running now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -19,6 +21,8 @@ from crawler.errors import ConfigError
 
 if TYPE_CHECKING:
     from procrastinate import App, Blueprint
+
+    from crawler.config import SourceConfig
 
 NAMESPACE = "newsmill"
 CRAWL_TASK = f"{NAMESPACE}:crawl"
@@ -41,8 +45,11 @@ def conninfo(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def source_lock(source: str) -> str:
-    return f"source:{source}"
+def site_lock(source: SourceConfig) -> str:
+    """Held by the job crawling a source of this site, wherever it runs."""
+    from crawler.daemon.dispatch import site_of
+
+    return f"site:{site_of(source)}"
 
 
 def make_app(database_url: str, blueprint: Blueprint | None = None) -> App:
@@ -57,20 +64,34 @@ def make_app(database_url: str, blueprint: Blueprint | None = None) -> App:
     return app
 
 
-def defer_crawl(app: App, source: str) -> int | None:
+def _crawl_job(app: App, source: SourceConfig) -> Any:
+    return app.configure_task(
+        CRAWL_TASK, queue=QUEUE, lock=site_lock(source), queueing_lock=f"run:{source.name}",
+        priority=RUN_PRIORITY,
+    )
+
+
+def defer_crawl(app: App, source: SourceConfig) -> int | None:
     """Queue a run of `source`; None when one is queued already (it will do)."""
     from procrastinate import exceptions
 
-    lock = source_lock(source)
     try:
-        return app.configure_task(
-            CRAWL_TASK, queue=QUEUE, lock=lock, queueing_lock=f"run:{source}", priority=RUN_PRIORITY
-        ).defer(source=source)
+        return int(_crawl_job(app, source).defer(source=source.name))
     except exceptions.AlreadyEnqueued:
         return None
 
 
-def defer_parts(app: App, source: str, part_ids: Iterable[int]) -> int:
+async def defer_crawl_async(app: App, source: SourceConfig) -> int | None:
+    """defer_crawl, from a coroutine (a worker's job)."""
+    from procrastinate import exceptions
+
+    try:
+        return int(await _crawl_job(app, source).defer_async(source=source.name))
+    except exceptions.AlreadyEnqueued:
+        return None
+
+
+def defer_parts(app: App, source: SourceConfig, part_ids: Iterable[int]) -> int:
     """Queue a job per backfill part not queued yet; how many were queued."""
     from procrastinate import exceptions
 
@@ -78,8 +99,8 @@ def defer_parts(app: App, source: str, part_ids: Iterable[int]) -> int:
     for part_id in part_ids:
         try:
             app.configure_task(
-                PART_TASK, queue=QUEUE, lock=source_lock(source), queueing_lock=f"part:{part_id}"
-            ).defer(source=source, part_id=part_id)
+                PART_TASK, queue=QUEUE, lock=site_lock(source), queueing_lock=f"part:{part_id}"
+            ).defer(source=source.name, part_id=part_id)
             queued += 1
         except exceptions.AlreadyEnqueued:
             pass

@@ -91,7 +91,7 @@ def _through_cluster(
     todo = backfill.parts(store, source.name, window.key, left)
     app = make_app(config.database)
     with app.open():
-        queued = defer_parts(app, source.name, [p.id for p in todo])
+        queued = defer_parts(app, source, [p.id for p in todo])
     print(f"[{source.name}] {queued} part(s) queued for the cluster's workers, {len(todo) - queued} queued "
           "before", file=sys.stderr, flush=True)
     if not workers(store, STALLED_AFTER)["live"]:

@@ -36,12 +36,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         description=(
             "Take crawl jobs from the cluster's queue in the configured PostgreSQL database: runs of "
             "sources and parts of backfills (`newsmill backfill`). Start any number, on any machines, "
-            "each with the same config. One crawl of a source runs at a time across the cluster. A "
+            "each with the same config. One crawl of a site (a host) runs at a time across the cluster, "
+            "so its per_domain and delay hold however its sources are spread over workers. A "
             "worker that dies (kill -9, a lost machine) is noticed by the others within seconds and its "
             "jobs run again. SIGTERM / Ctrl-C: no new job, the running ones get daemon.grace_period "
             "seconds to end, then stop and go back to the queue. Exit 2 on SQLite."
         ),
     )
-    worker.add_argument("--concurrency", type=int, default=2, metavar="N",
-                        help="crawls this worker runs at once, each in a process of its own (default 2)")
+    worker.add_argument("--concurrency", type=int, default=4, metavar="N",
+                        help="jobs this worker runs at once (default 4): runs of sources share its "
+                             "long-lived crawl process(es) (daemon.workers), each backfill part has a "
+                             "process of its own")
     worker.set_defaults(func=run)

@@ -17,7 +17,8 @@ runs and where:
   could not stop it: say, a page that sends extraction into a loop) has its worker killed.
 
 Whoever wants to know about finished runs (health, alerts, metrics) adds a callable to
-`Dispatcher.listeners`: it gets every RunReport, on a worker's reader thread.
+`Dispatcher.listeners`: it gets every RunReport, on a worker's reader thread. Whoever wants
+one run's report (a cluster's job, crawler.cluster.jobs) asks with `run()` and gets a future.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,19 +61,50 @@ class Flight:
     run_id: int | None = None
     began: float | None = None  # monotonic: when the worker opened its run record
     overran: bool = False
+    promised: list[Future[RunReport]] = field(default_factory=list)  # told how the run ended
+
+
+SKIPPED = "skipped"  # a promised report's status when the run did not happen (not a run status)
+
+
+def skipped(job: Job | None, source: str, trigger: str, reason: str) -> RunReport:
+    return RunReport(job_id=job.id if job else 0, run_id=None, source=source, trigger=trigger,
+                     status=SKIPPED, seconds=0.0, error=reason)
+
+
+def _settle(promised: list[Future[RunReport]], report: RunReport) -> None:
+    for future in promised:
+        if not future.done():
+            future.set_result(report)
+
+
+def site_of(source: SourceConfig) -> str:
+    """The site a source crawls, for sharing its politeness: its first seed's host, less www."""
+    seeds = source.seeds()
+    return site_key(host_of(seeds[0])) if seeds else source.name
 
 
 def worker_slot(source: SourceConfig, workers: int) -> int:
-    seeds = source.seeds()
-    site = site_key(host_of(seeds[0])) if seeds else source.name
-    return zlib.crc32(site.encode()) % workers
+    return zlib.crc32(site_of(source).encode()) % workers
 
 
 class Dispatcher:
-    def __init__(self, config: Config, store: Store, *, workers: int, log_level: str = "ERROR") -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        workers: int,
+        log_level: str = "ERROR",
+        worker_name: str | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
+        """`worker_name`, `die_with_parent`: as crawler.daemon.jobs.Init has them."""
         self.config = config
         self.store = store
         self.log_level = log_level
+        self.worker_name = worker_name
+        self.die_with_parent = die_with_parent
         self.listeners: list[Callable[[RunReport], None]] = []
         self._cond = threading.Condition()
         self._slots: list[WorkerProcess | None] = [None] * workers
@@ -82,6 +116,7 @@ class Dispatcher:
         self._flights: dict[int, Flight] = {}  # by job id
         self._by_source: dict[str, int] = {}  # source -> job id in flight
         self._again: set[str] = set()  # due again while in flight
+        self._waiting: dict[str, list[Future[RunReport]]] = {}  # source -> told of its next run
         self._ids = itertools.count(1)
         self._stopping = False
         self._memory_checked = 0.0
@@ -99,7 +134,10 @@ class Dispatcher:
             self._stopping = True
             self._pending.clear()
             self._queued.clear()
+            waiting, self._waiting = self._waiting, {}
             workers = list(self._workers)
+        for name, promised in waiting.items():
+            _settle(promised, skipped(None, name, "", "stopping"))
         for worker in workers:
             worker.stop()
 
@@ -145,9 +183,31 @@ class Dispatcher:
 
     def submit(self, source: str, trigger: str = "schedule") -> None:
         """`source` is due now. Cheap and never blocking: APScheduler's threads call it."""
+        self._submit(source, trigger, None)
+
+    def run(self, source: str, trigger: str) -> Future[RunReport]:
+        """A run of `source`, as `submit` makes it; the future gets its report, or a report with
+        status SKIPPED and the reason as its error when it did not run (the source crawled by
+        another process, gone from the config, the dispatcher stopping)."""
+        future: Future[RunReport] = Future()
+        self._submit(source, trigger, future)
+        return future
+
+    def cancel(self, source: str) -> None:
+        """Stop the run of `source` in flight (recorded "interrupted"; its report comes as any)."""
+        with self._cond:
+            flight = self._flights.get(self._by_source.get(source, -1))
+        if flight is not None:
+            flight.worker.send("cancel", flight.job.id)
+
+    def _submit(self, source: str, trigger: str, future: Future[RunReport] | None) -> None:
         with self._cond:
             if self._stopping:
+                if future is not None:
+                    _settle([future], skipped(None, source, trigger, "stopping"))
                 return
+            if future is not None:
+                self._waiting.setdefault(source, []).append(future)
             if source in self._by_source:
                 self._again.add(source)  # coalesced: once more when this run ends
                 return
@@ -170,6 +230,7 @@ class Dispatcher:
             source = self.config.sources.get(name)
             if source is None:  # removed from the config while it waited
                 self._queued.discard(name)
+                _settle(self._waiting.pop(name, []), skipped(None, name, trigger, "no longer in the config"))
                 continue
             worker = self._slots[worker_slot(source, len(self._slots))]
             if worker is None or not worker.alive or worker.retiring:
@@ -181,7 +242,8 @@ class Dispatcher:
             if source.max_runtime is not None:
                 limit_s = source.max_runtime.total_seconds() + self.config.daemon.grace_period
                 deadline = time.monotonic() + limit_s + RUNTIME_SLACK
-            self._flights[job.id] = Flight(job, worker, time.monotonic(), deadline)
+            self._flights[job.id] = Flight(job, worker, time.monotonic(), deadline,
+                                           promised=self._waiting.pop(name, []))
             self._by_source[name] = job.id
             if not worker.send("run", job):
                 pass  # it is dying; its reader thread puts the job back
@@ -211,15 +273,17 @@ class Dispatcher:
             _, job_id, reason = message
             flight = self._land(job_id)
             if flight is not None:
-                skipped = fields(event="run_skipped", source=flight.job.source)
-                log.info("run skipped: %s", reason, extra=skipped)
+                job = flight.job
+                log.info("run skipped: %s", reason, extra=fields(event="run_skipped", source=job.source))
+                _settle(flight.promised, skipped(job, job.source, job.trigger, reason))
         elif kind == "finished":
             _, job_id, report = message
             worker.runs = report.worker_runs
             # Before the run's place goes to the next: that one must go to the new worker.
             self._maybe_retire(worker)
-            if self._land(job_id) is not None:
+            if (flight := self._land(job_id)) is not None:
                 self._finished(report)
+                _settle(flight.promised, report)
         elif kind == "fatal":
             log.error("crawl worker %d cannot crawl: %s", worker.pid, message[1])
         elif kind == "ready":
@@ -262,7 +326,7 @@ class Dispatcher:
         """Start the worker of `slot` (under the lock)."""
         worker = WorkerProcess.spawn(
             slot,
-            Init(self.config, self.log_level),
+            Init(self.config, self.log_level, self.worker_name, self.die_with_parent),
             on_message=self.on_message,
             on_exit=self.on_exit,
             on_line=_relay,
@@ -310,8 +374,11 @@ class Dispatcher:
             unstarted = [f for f in mine if f.run_id is None]
             if not self._stopping and worker.fatal is None:
                 for flight in unstarted:
-                    if flight.job.source not in self._queued:
-                        self._queue(flight.job.source, flight.job.trigger, flight.job.due.timestamp())
+                    name = flight.job.source
+                    self._waiting[name] = flight.promised + self._waiting.get(name, [])
+                    flight.promised = []
+                    if name not in self._queued:
+                        self._queue(name, flight.job.trigger, flight.job.due.timestamp())
             self._cond.notify_all()
         expected = worker.retiring or self._stopping
         if not expected or code != 0:
@@ -323,7 +390,9 @@ class Dispatcher:
                 extra=fields(event="worker_exited", pid=worker.pid, code=code, runs=len(mine)),
             )
         for flight in mine:
-            self._record_lost(flight, worker, code)
+            report = self._record_lost(flight, worker, code)
+            _settle(flight.promised, report or skipped(flight.job, flight.job.source, flight.job.trigger,
+                                                       "stopping"))
         with self._cond:
             self._workers.discard(worker)  # only now: stopping waits for the records above
             if replace:
@@ -331,12 +400,12 @@ class Dispatcher:
             self._pump()
             self._cond.notify_all()
 
-    def _record_lost(self, flight: Flight, worker: WorkerProcess, code: int) -> None:
-        """The record of a run whose worker died under it."""
+    def _record_lost(self, flight: Flight, worker: WorkerProcess, code: int) -> RunReport | None:
+        """The record of a run whose worker died under it, and its report."""
         job = flight.job
         error: str | None
         if flight.run_id is None and worker.fatal is None:
-            return  # never began: queued again (or dropped on the way out)
+            return None  # never began: queued again (or dropped on the way out)
         if flight.overran:
             status = "timeout"
             error = f"killed: still running {self.config.daemon.grace_period:g}s past max_runtime"
@@ -355,7 +424,8 @@ class Dispatcher:
         counts: dict[str, Any] = {}
         try:
             if run_id is None:
-                run_id = self.store.start_run(job.source, job.trigger)
+                run_id = self.store.start_run(job.source, job.trigger,
+                                              self.worker_name or f"{socket.gethostname()}:{worker.pid}")
             if not self.store.finish_run(run_id, status, {}, error):
                 # The crawl closed its record itself just before its worker went, and its own
                 # report was lost on the way: the record says what happened, so the log does too.
@@ -373,6 +443,7 @@ class Dispatcher:
             worker_runs=worker.runs, **counts,
         )
         self._finished(report)
+        return report
 
     def _respawn_due(self) -> None:
         now = time.monotonic()

@@ -9,6 +9,7 @@ Messages, pickled (multiprocessing.connection), daemon to worker:
     ("init", Init)        first, once: the config and how to log
     ("config", Config)    a reloaded config: runs from now on read their source from it
     ("run", Job)          run this
+    ("cancel", job_id)    stop this run (recorded "interrupted"); it reports as any run does
     ("stop",)             stop every run (recorded "interrupted"), then exit
 worker to daemon:
     ("ready", pid)                  set up: Scrapy, the database, the extraction pool
@@ -39,6 +40,12 @@ class Job:
 class Init:
     config: Config
     log_level: str = "ERROR"
+    # The name run records give the worker ("host:pid"); None: the crawl process's own.
+    worker_name: str | None = None
+    # Its launcher gone, the worker dies at once with its runs (a cluster's worker: the runs go
+    # to other machines, which must not find them still crawling here) instead of stopping
+    # them gracefully (the daemon's, whose runs are simply due again later).
+    die_with_parent: bool = False
 
 
 @dataclass(slots=True)

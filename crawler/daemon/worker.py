@@ -9,8 +9,10 @@ reports the record when it is over.
 
 A run that raises is recorded "failed" and nothing else notices. What kills the process
 (a segfault, the OOM killer, kill -9) is the daemon's to see: it records this worker's
-runs "interrupted" and starts another. When the daemon goes (its end of the socket closes)
-or sends "stop", the running crawls are stopped, recorded "interrupted", and the worker exits.
+runs "interrupted" and starts another. When the daemon sends "stop", or goes (its end of the
+socket closes), the running crawls are stopped, recorded "interrupted", and the worker exits;
+a cluster's worker (Init.die_with_parent) instead dies at once when its `newsmill worker`
+goes, since that worker's jobs are about to run again on another machine.
 
 Log lines go to stderr as "LEVEL|logger|source|message", so the daemon can log them again at
 their level, with the source they came from.
@@ -59,11 +61,14 @@ def setup_logging(level: str) -> None:
 class Worker:
     """The reactor side: jobs in, runs started, reports out. Runs on the reactor thread."""
 
-    def __init__(self, conn: Connection, host: CrawlHost, config: Config) -> None:
+    def __init__(self, conn: Connection, host: CrawlHost, config: Config, name: str | None = None) -> None:
+        from common.processes import this_process
+
         self.conn = conn
         self.host = host
         self.config = config
         self.pid = os.getpid()
+        self.name = name or this_process()  # as run records name their worker
         self.finished = 0
         self.running: dict[int, int | None] = {}  # job id -> run id
         self.stopping = False
@@ -80,6 +85,10 @@ class Worker:
         kind = message[0]
         if kind == "run":
             self.start(message[1])
+        elif kind == "cancel":
+            run_id = self.running.get(message[1])
+            if run_id is not None:
+                self.host.stop(run_id)
         elif kind == "config":
             self.config = message[1]
         elif kind == "stop":
@@ -99,7 +108,7 @@ class Worker:
             self.send("skipped", job.id, f"{job.source} is being crawled by {lock.holder()}")
             return
         try:
-            run_id = self.host.store.start_run(job.source, job.trigger)
+            run_id = self.host.store.start_run(job.source, job.trigger, self.name)
         except SQLAlchemyError as exc:
             lock.release()
             self._report(job, None, None, f"database unavailable: {exc}")
@@ -173,13 +182,17 @@ def _reactor() -> Any:
     return reactor
 
 
-def _read_jobs(conn: Connection, worker: Worker) -> None:
+def _read_jobs(conn: Connection, worker: Worker, die_with_parent: bool) -> None:
     """The daemon's messages, handed to the reactor thread; the daemon gone is a stop."""
     reactor = _reactor()
     while True:
         try:
             message = conn.recv()  # from the daemon, our parent: trusted input
         except (EOFError, OSError):
+            if die_with_parent:
+                # This process leads its own group (the launcher made it a session): the
+                # extraction pool goes with it, and the database drops the source locks.
+                os.killpg(os.getpgrp(), signal.SIGKILL)
             reactor.callFromThread(worker.shutdown)
             return
         reactor.callFromThread(worker.handle, message)
@@ -205,10 +218,12 @@ def main(argv: list[str]) -> int:
         conn.send(("fatal", str(exc)))
         return 1
     host = CrawlHost(init.config.database, log_level=init.log_level, runs=init.config.daemon.max_runs)
-    worker = Worker(conn, host, init.config)
+    worker = Worker(conn, host, init.config, init.worker_name)
     # SIGTERM (from whoever, not the daemon: it sends "stop") stops gracefully as well.
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(worker.shutdown))
-    threading.Thread(target=_read_jobs, args=(conn, worker), name="newsmill-jobs", daemon=True).start()
+    reader = threading.Thread(target=_read_jobs, args=(conn, worker, init.die_with_parent),
+                              name="newsmill-jobs", daemon=True)
+    reader.start()
     startup.settle()  # what was set up lives as long as the process: out of the collector's way
     worker.send("ready", worker.pid)
     try:

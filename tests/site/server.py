@@ -218,8 +218,10 @@ class NewsSite:
     """
 
     def __init__(self, pages_dir: Path = PAGES_DIR, *, fixtures: bool = True,
-                 max_page_size: int = TEST_MAX_PAGE_SIZE) -> None:
+                 max_page_size: int = TEST_MAX_PAGE_SIZE, host: str = "127.0.0.1") -> None:
+        """`host`: another loopback address (127.0.0.2, ...) is another site to a crawler."""
         self.pages_dir = pages_dir
+        self._host = host
         self._lock = threading.Lock()
         self._templates = {p.stem: p.read_text("utf-8") for p in (pages_dir / "templates").glob("*.html")}
         self._articles: dict[str, Article] = {}
@@ -238,7 +240,7 @@ class NewsSite:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> Self:
-        server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
+        server = _QuietServer((self._host, 0), _make_handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="news-site", daemon=True)
@@ -262,7 +264,7 @@ class NewsSite:
 
     @property
     def host(self) -> str:
-        return "127.0.0.1"
+        return self._host
 
     @property
     def port(self) -> int:
