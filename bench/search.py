@@ -12,7 +12,8 @@ the index's triggers on), then queried through pipelines.storage.search, as `new
 the web view and the API do:
 
 - words by frequency: common (in 5-40% of the articles), middling, rare (in a handful);
-  two words; a phrase; a prefix; a OR b; a word minus another; a word within one source;
+  two words; a phrase; a prefix (four letters), a short prefix (two or three: the most words
+  begin so); a OR b; a word minus another; a word within one source;
   a word within one month; the latest articles (no query), also for one source; the match
   count of a common word (what the search page prints).
 
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, insert, text
+from sqlalchemy.exc import SQLAlchemyError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -195,6 +197,7 @@ def cases(store: Store, pool: list[str], rng: random.Random, per_kind: int) -> l
             Case("two words", run(f"{a} {m}"), f"{a} {m}"),
             Case("phrase", run(f'"{phrase}"'), f'"{phrase}"'),
             Case("prefix", run(f"{m[:4]}*"), f"{m[:4]}*"),
+            Case("short prefix", run(f"{a[: 2 + len(made) % 2]}*"), f"{a[: 2 + len(made) % 2]}*"),
             Case("a OR b", run(f"{m} OR {pick(middling)}"), f"{m} OR ..."),
             Case("word -word", run(f"{a} -{b}"), f"{a} -{b}"),
             Case("word, one source", run(a, Filters(source=rng.choice(SOURCES))), a),
@@ -232,8 +235,29 @@ def _server_cpu(store: Store) -> float:
     return total
 
 
+def _stored(url: str) -> int | None:
+    """How many articles a kept database holds; None when it has no articles table yet."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM articles")).scalar_one())
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
 def measure(url: str, pool: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    rate = fill(url, pool, args.articles)
+    stored = _stored(url) if args.keep else None
+    if stored == args.articles:
+        # A kept database, built by an earlier run: brought to the migrations' head the way
+        # `newsmill db upgrade` brings a user's, so a new migration is measured as users get it.
+        schema.upgrade(url)
+        rate = None
+    elif stored is not None:
+        raise SystemExit(f"{schema.describe(url)} holds {stored:,} articles, not {args.articles:,}: drop it")
+    else:
+        rate = fill(url, pool, args.articles)
     store = Store(url)
     timings: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
@@ -266,7 +290,8 @@ def report(name: str, result: dict[str, Any], articles_: int) -> None:
     timings: dict[str, list[float]] = result["timings"]
     cpu: dict[str, list[float]] = result["cpu"]
     rate = result["insert rate"]
-    print(f"\n## {name}: {articles_:,} articles, stored at {rate:,.0f} articles/s (index on)\n")
+    stored = "kept from an earlier run" if rate is None else f"stored at {rate:,.0f} articles/s (index on)"
+    print(f"\n## {name}: {articles_:,} articles, {stored}\n")
     print("| query | p50 ms | p95 ms | max ms | CPU p50 ms | CPU p95 ms | calls |")
     print("|---|---|---|---|---|---|---|")
     rows = [*timings.items(), ("**every search (a page of 20 with snippets)**", _searches(timings))]
@@ -288,26 +313,42 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, metavar="DIR")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls of each query")
     parser.add_argument("--per-kind", type=int, default=8, help="different queries of each kind")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the databases (SQLite's in DIR, PostgreSQL's as newsmill_bench_search_N) "
+                             "and reuse them on later runs, upgraded to the migrations' head")
     args = parser.parse_args()
     pool = sentences(args.dataset)
     print(f"{len(pool):,} sentences from {args.dataset}; {args.articles:,} articles; "
           f"{args.per_kind} queries of each kind, each timed {args.repeat} times after a warm-up")
     for name in args.database or ["sqlite", "postgresql"]:
+        if name == "sqlite" and args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{args.keep.resolve() / f'search-{args.articles}.db'}"
+            report("SQLite", measure(url, pool, args), args.articles)
+            continue
         if name == "sqlite":
             with tempfile.TemporaryDirectory() as directory:
                 url = f"sqlite:///{Path(directory) / 'bench.db'}"
                 report("SQLite", measure(url, pool, args), args.articles)
             continue
         admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        database = f"newsmill_bench_{uuid.uuid4().hex[:8]}"
+        if args.keep:
+            database = f"newsmill_bench_search_{args.articles}"
+        else:
+            database = f"newsmill_bench_{uuid.uuid4().hex[:8]}"
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+            ).first()
+            if not exists:
+                connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
         try:
             url = admin.url.set(database=database).render_as_string(hide_password=False)
             report("PostgreSQL", measure(url, pool, args), args.articles)
         finally:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            if not args.keep:
+                with admin.connect() as connection:
+                    connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             admin.dispose()
 
 
