@@ -80,7 +80,7 @@ def _search_objects(connection: Connection) -> list[tuple[str, ...]]:
         rows = connection.execute(
             text(
                 "SELECT type, name, sql FROM sqlite_master "
-                "WHERE type = 'trigger' OR name IN (:fts, 'ix_articles_dated')"
+                "WHERE type = 'trigger' OR name IN (:fts, 'ix_articles_dated', 'ix_articles_source_dated')"
             ),
             {"fts": fulltext.SQLITE_TABLE},
         )

@@ -53,7 +53,6 @@ def index(
         form=form,
         hits=page.hits,
         total=total,
-        cap=searching.COUNT_CAP,
         following=str(following) if following else None,
         sources=sorted(request.app.state.settings.schedules) or sorted(overview.totals(engine)),
         languages=languages(request),

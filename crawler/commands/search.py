@@ -10,14 +10,14 @@ from crawler.commands.common import EXIT_OK, UsageError, load
 
 QUERY_HELP = """\
 query language: words must all appear (title, description or text); "a phrase";
-  prefix* matches words starting so; a OR b; -word excludes. Case and accents do not matter."""
+  prefix* matches words starting so (two letters at least); a OR b; -word excludes.
+  Case and accents do not matter."""
 
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.storage import schema
     from pipelines.storage.database import Store
     from pipelines.storage.search import (
-        COUNT_CAP,
         MAX_LIMIT,
         Filters,
         QuerySyntaxError,
@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         document = {
             "query": args.query,
-            "total": min(total, COUNT_CAP),
-            "more": total > COUNT_CAP,  # true: more than `total` match, uncounted
+            "total": total.value,
+            "more": not total.exact,  # true: at least `total` match; counting stopped there
+            "note": total.note,
             "articles": [h.as_dict() for h in page.hits],
         }
         for record, hit in zip(document["articles"], page.hits, strict=True):
@@ -66,9 +67,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {' '.join(snippet_text(hit.snippet or '', bold, plain).split())}")
         print()
     shown = len(page.hits)
-    more = f"; showing the best {shown} (--limit)" if total > shown else ""
-    many = f"more than {COUNT_CAP:,}" if total > COUNT_CAP else f"{total}"
-    print(f"{many} article{'s' if total != 1 else ''} match {args.query!r}{more}", file=sys.stderr)
+    more = f"; showing the best {shown} (--limit)" if total.value > shown else ""
+    plural = "" if total.exact and total.value == 1 else "s"
+    print(f"{total} article{plural} match {args.query!r}{more}", file=sys.stderr)
+    if total.note:
+        print(f"({total.note})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -7,8 +7,8 @@ SQL) updates it in the same transaction, and the write path stays as it is. The 
 each article's latest revision (title, description, text), as `articles` does.
 
 The objects are not in the SQLAlchemy models (neither database's kind fits the other): new
-databases get them from install(), migrated ones from revision 0007, which spells the same
-statements out, frozen; tests/test_schema.py checks both paths build the same objects.
+databases get them from install(), migrated ones from revisions 0007 and 0012, which spell the
+same statements out, frozen; tests/test_schema.py checks both paths build the same objects.
 A later migration that rebuilds `articles` on SQLite (Alembic's batch mode copies the table
 and drops the old one, and its triggers with it) must call install() again afterwards.
 """
@@ -30,9 +30,14 @@ POSTGRES_TEXT_LIMIT = 300_000
 
 SQLITE = [
     # External content: the index keeps its own tokens only, the text stays in `articles`.
+    # Prefix indexes for words' first 2, 3 and 4 letters: without them `co*` merges the lists
+    # of every word starting so (2.5 s of CPU at 100,000 articles, `stat*` 0.14 s), with them
+    # it reads one list (5 ms). Longer prefixes begin few enough words to be cheap without
+    # (about 20 ms); one letter is refused (searchquery). The price: the index is 3 times the
+    # size (bench/SEARCH.md).
     f"""CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5(
     title, description, text,
-    content='articles', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    content='articles', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4'
 )""",
     # bm25 with the title worth most: FTS5's `rank` column, kept in the table's config.
     f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rank) VALUES ('rank', 'bm25(10.0, 4.0, 1.0)')",
@@ -64,28 +69,49 @@ _DOCUMENT = f"""setweight(to_tsvector('{POSTGRES_CONFIG}', coalesce({{row}}.titl
         || setweight(to_tsvector('{POSTGRES_CONFIG}', left({{row}}.text, {POSTGRES_TEXT_LIMIT})), 'C')"""
 POSTGRES = [
     # A table beside `articles` rather than a column of it: the rows the crawl's queries read
-    # stay as narrow as before, and the index's writes touch no article row.
+    # stay as narrow as before, and the index's writes touch no article row. It repeats what
+    # search filters by (source, language, the date search goes by), so that a filter is
+    # applied to the matches here, by an index beside the GIN one, instead of reading an
+    # `articles` row for each match of a common word.
     f"""CREATE TABLE {POSTGRES_TABLE} (
     article_id integer NOT NULL,
     document tsvector NOT NULL,
+    source varchar(200) NOT NULL,
+    language varchar(20),
+    dated timestamp with time zone NOT NULL,
     CONSTRAINT pk_{POSTGRES_TABLE} PRIMARY KEY (article_id),
     CONSTRAINT fk_{POSTGRES_TABLE}_article_id_articles FOREIGN KEY (article_id)
         REFERENCES articles (id) ON DELETE CASCADE
 )""",
     f"CREATE INDEX ix_{POSTGRES_TABLE}_document ON {POSTGRES_TABLE} USING gin (document)",
+    f"CREATE INDEX ix_{POSTGRES_TABLE}_source ON {POSTGRES_TABLE} (source)",
+    f"CREATE INDEX ix_{POSTGRES_TABLE}_dated ON {POSTGRES_TABLE} (dated)",
+    # A change of the text re-indexes it; a change of what filters only copies that over.
     f"""CREATE FUNCTION newsmill_index_article() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO {POSTGRES_TABLE} (article_id, document)
-    VALUES (NEW.id, {_DOCUMENT.format(row="NEW")})
-    ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document;
+    IF TG_OP = 'UPDATE' AND NEW.title IS NOT DISTINCT FROM OLD.title
+            AND NEW.description IS NOT DISTINCT FROM OLD.description AND NEW.text = OLD.text THEN
+        UPDATE {POSTGRES_TABLE} SET source = NEW.source, language = NEW.language,
+            dated = coalesce(NEW.published_at, NEW.first_seen_at)
+        WHERE article_id = NEW.id;
+        RETURN NULL;
+    END IF;
+    INSERT INTO {POSTGRES_TABLE} (article_id, document, source, language, dated)
+    VALUES (NEW.id, {_DOCUMENT.format(row="NEW")}, NEW.source, NEW.language,
+        coalesce(NEW.published_at, NEW.first_seen_at))
+    ON CONFLICT (article_id) DO UPDATE SET document = EXCLUDED.document, source = EXCLUDED.source,
+        language = EXCLUDED.language, dated = EXCLUDED.dated;
     RETURN NULL;
 END
 $$""",
-    """CREATE TRIGGER articles_search AFTER INSERT OR UPDATE OF title, description, text
+    """CREATE TRIGGER articles_search
+    AFTER INSERT OR UPDATE OF title, description, text, source, language, published_at, first_seen_at
     ON articles FOR EACH ROW EXECUTE FUNCTION newsmill_index_article()""",
 ]
-POSTGRES_BACKFILL = f"""INSERT INTO {POSTGRES_TABLE} (article_id, document)
-SELECT articles.id, {_DOCUMENT.format(row="articles")} FROM articles
+POSTGRES_BACKFILL = f"""INSERT INTO {POSTGRES_TABLE} (article_id, document, source, language, dated)
+SELECT articles.id, {_DOCUMENT.format(row="articles")}, articles.source, articles.language,
+    coalesce(articles.published_at, articles.first_seen_at)
+FROM articles
 ON CONFLICT (article_id) DO NOTHING"""
 POSTGRES_DROP = [
     "DROP TRIGGER IF EXISTS articles_search ON articles",

@@ -96,6 +96,15 @@ class Article(Base):
 # Listing the latest articles, and search's date filters, go by this: the publication date, or
 # when the article was first seen if its page gave none (pipelines.storage.search). Migration 0007.
 Index("ix_articles_dated", func.coalesce(Article.published_at, Article.first_seen_at), Article.id)
+# The latest articles of one source, a range of this (migration 0012). The plain index on
+# source stays: SQLite filters a search's matches by source with it, looking up (source, id)
+# in it rather than reading each match's row.
+Index(
+    "ix_articles_source_dated",
+    Article.source,
+    func.coalesce(Article.published_at, Article.first_seen_at),
+    Article.id,
+)
 
 
 class ArticleUrl(Base):

@@ -4,7 +4,7 @@ One small language for both databases, as people type into a web search box:
 
     storm flood         both words (in any order, anywhere in the title, description or text)
     "central bank"      the phrase
-    infla*              a word starting with `infla` (also `"central ban"*`)
+    infla*              a word starting with `infla` (also `"central ban"*`; two letters at least)
     rates OR prices     either word; OR binds tighter than the implicit AND: `a OR b c` is (a or b) and c
     -sport              not this word (or `-"phrase"`); a query needs at least one word it wants
 
@@ -76,6 +76,10 @@ def parse(text: str) -> Query:
         if not term.tokens:  # punctuation alone: nothing either database indexes
             join_next = False
             continue
+        if term.prefix and len(term.tokens[-1]) < 2:
+            # `s*` is most of the index's words: SQLite has no prefix index that short
+            # (pipelines.storage.fulltext) and would merge them all, for a useless answer.
+            raise QuerySyntaxError(f"a prefix needs two letters or more before `*`: {match.group(0)!r}")
         count += 1
         if count > MAX_TERMS:
             raise QuerySyntaxError(f"a query may have at most {MAX_TERMS} words or phrases")
@@ -118,24 +122,39 @@ def to_fts5(query: Query) -> str:
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
 
-def to_tsquery_sql(query: Query, config: str = "simple") -> tuple[str, dict[str, str]]:
+def has_phrase(query: Query) -> bool:
+    """Whether a term is several words (a phrase, or `covid-19`): their order is checked on
+    each article's positions, which an index of words alone cannot answer."""
+    return any(len(t.tokens) > 1 for group in query.groups for t in group) or any(
+        len(t.tokens) > 1 for t in query.excluded
+    )
+
+
+def to_tsquery_sql(
+    query: Query, config: str = "simple", *, loose: bool = False
+) -> tuple[str, dict[str, str]]:
     """A SQL expression building the tsquery, and its parameters.
 
     A plain word or phrase goes through phraseto_tsquery, which parses it as to_tsvector
     parsed the text; a prefix term through to_tsquery with `:*` on its last word, its words
-    reduced to letters and digits first so nothing in them is tsquery syntax."""
+    reduced to letters and digits first so nothing in them is tsquery syntax.
+
+    `loose`: the same query with each phrase's words wanted in any order and excluded phrases
+    left out, which the GIN index answers without reading a document: every article matching
+    the query matches this one, so it finds the candidates to check the phrases on."""
     params: dict[str, str] = {}
 
     def term_sql(term: Term) -> str:
         name = f"q{len(params)}"
         if term.prefix:
             tokens = term.tokens
-            params[name] = " <-> ".join(f"'{t}'" for t in tokens[:-1]) + (" <-> " if len(tokens) > 1 else "")
-            params[name] += f"'{tokens[-1]}':*"
+            joint = " & " if loose else " <-> "
+            params[name] = "".join(f"'{t}'{joint}" for t in tokens[:-1]) + f"'{tokens[-1]}':*"
             return f"to_tsquery('{config}', :{name})"
         params[name] = term.text
-        return f"phraseto_tsquery('{config}', :{name})"
+        return f"{'plainto_tsquery' if loose else 'phraseto_tsquery'}('{config}', :{name})"
 
     groups = ["(" + " || ".join(term_sql(t) for t in group) + ")" for group in query.groups]
-    parts = groups + [f"!!{term_sql(t)}" for t in query.excluded]
+    excluded = [t for t in query.excluded if not (loose and len(t.tokens) > 1)]
+    parts = groups + [f"!!{term_sql(t)}" for t in excluded]
     return "(" + " && ".join(parts) + ")", params
