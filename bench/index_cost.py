@@ -17,7 +17,6 @@ throughput.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -26,12 +25,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.search import DEFAULT_DATASET, POSTGRES_ADMIN, articles, sentences  # noqa: E402
+from bench.search import DEFAULT_DATASET, POSTGRES_ADMIN, articles, sentences, server_cpu  # noqa: E402
 from common.fingerprint import fingerprint  # noqa: E402
 from pipelines.storage import fulltext, schema  # noqa: E402
 from pipelines.storage.database import Store  # noqa: E402
@@ -61,29 +60,6 @@ def records(pool: list[str], count: int) -> list[ArticleRecord]:
     return made
 
 
-def _server_cpu(url: str) -> float:
-    """CPU seconds of the PostgreSQL backends connected to this database (they live on this
-    machine: /proc/PID/stat, user + system)."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            pids = connection.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                     "AND pid <> pg_backend_pid()")
-            ).scalars().all()
-    finally:
-        engine.dispose()
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
 def store_all(url: str, batch: list[ArticleRecord], with_index: bool) -> tuple[float, float]:
     """CPU ms per article: this process's, and the database server's (0 on SQLite)."""
     schema.prepare(url)
@@ -94,13 +70,15 @@ def store_all(url: str, batch: list[ArticleRecord], with_index: bool) -> tuple[f
     store.store_articles(batch[:BATCH])  # connections open, caches warm: not timed
     rest = batch[BATCH:]
     postgres = store.engine.dialect.name == "postgresql"
-    server = _server_cpu(url) if postgres else 0.0
+    asking = create_engine(url)  # its own backend is left out of the count
+    server = server_cpu(asking, own=False) if postgres else 0.0
     used = time.process_time()
     for start in range(0, len(rest), BATCH):
         stored = store.store_articles(rest[start : start + BATCH])
         assert all(stored), "every article is new"
     used = time.process_time() - used
-    server = (_server_cpu(url) - server) if postgres else 0.0
+    server = (server_cpu(asking, own=False) - server) if postgres else 0.0
+    asking.dispose()
     store.close()
     return used * 1000 / len(rest), server * 1000 / len(rest)
 

@@ -42,7 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.exc import SQLAlchemyError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,13 +217,16 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def _server_cpu(store: Store) -> float:
-    """CPU seconds the PostgreSQL backends of this store's database have used (they run on
-    this machine: /proc/PID/stat): on PostgreSQL the searching is done there."""
-    with store.engine.connect() as connection:
-        pids = connection.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        ).scalars().all()
+def server_cpu(engine: Engine, *, own: bool = True) -> float:
+    """CPU seconds the PostgreSQL backends connected to the engine's database have used (they
+    run on this machine: /proc/PID/stat, user + system); on PostgreSQL the searching and the
+    index's triggers run there. `own`: count the backend asking too (the engine's pool runs
+    the measured work on it), else leave it out (an engine kept for asking only)."""
+    with engine.connect() as connection:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        if not own:
+            query += " AND pid <> pg_backend_pid()"
+        pids = connection.execute(text(query)).scalars().all()
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
@@ -266,13 +269,13 @@ def measure(url: str, pool: list[str], args: argparse.Namespace) -> dict[str, An
         for case in cases(store, pool, random.Random(11), args.per_kind):
             case.call()  # warm
             for _ in range(args.repeat):
-                server = _server_cpu(store) if postgres else 0.0
+                server = server_cpu(store.engine) if postgres else 0.0
                 started, used = time.perf_counter(), time.process_time()
                 case.call()
                 timings.setdefault(case.kind, []).append((time.perf_counter() - started) * 1000)
                 used = time.process_time() - used
                 if postgres:
-                    used += _server_cpu(store) - server
+                    used += server_cpu(store.engine) - server
                 cpu.setdefault(case.kind, []).append(used * 1000)
     finally:
         store.close()
