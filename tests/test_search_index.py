@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, insert, text
 
-from pipelines.storage import schema
+from pipelines.storage import schema, searchquery
 from pipelines.storage.database import Store
 from pipelines.storage.models import Article
 from pipelines.storage.search import PHRASE_CANDIDATES, Count, Filters, count, latest, search
@@ -127,6 +127,17 @@ def test_a_phrase_is_looked_for_among_the_newest_articles_holding_its_words(stor
     assert count(store.engine, '"tide table"', early) == Count(1, exact=True)
     assert Count(1, exact=True).note is None and Count(10_000, exact=False).note is None
     assert found(store, '"table tide"') == set()
+
+
+def test_a_phrase_has_a_loose_form_the_index_answers_alone() -> None:
+    query = searchquery.parse('"central bank" rates OR "interest rate"* covid-19 -"trade war" -sport')
+    assert searchquery.has_phrase(query)
+    assert not searchquery.has_phrase(searchquery.parse("rates infla* -sport"))
+    sql, params = searchquery.to_tsquery_sql(query, loose=True, names="l")
+    assert "phraseto_tsquery" not in sql and sql.count("plainto_tsquery('simple'") == 4
+    assert set(params) == {f"l{n}" for n in range(5)}  # the excluded phrase left out
+    assert "'interest' & 'rate':*" in params.values()
+    assert "trade war" not in params.values() and "sport" in params.values()
 
 
 def test_the_latest_articles_of_one_source_come_newest_first(store: Store) -> None:

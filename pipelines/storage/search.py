@@ -12,7 +12,6 @@ import base64
 import binascii
 import html
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -295,9 +294,8 @@ def _postgres_query(parsed: searchquery.Query, where: str) -> tuple[str, str, di
     if not searchquery.has_phrase(parsed):
         matches = f"SELECT s.article_id FROM q, {table} s WHERE s.document @@ q.query{where}"
         return f"q AS (SELECT {tsquery} AS query)", matches, params
-    loose, loose_params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG, loose=True)
-    loose = re.sub(r":q(\d+)", r":l\1", loose)
-    params |= {f"l{name[1:]}": value for name, value in loose_params.items()}
+    loose, loose_params = searchquery.to_tsquery_sql(parsed, fulltext.POSTGRES_CONFIG, loose=True, names="l")
+    params |= loose_params
     # The document is read in a subquery, by the candidate's id, so that the planner cannot
     # test the phrase on every article holding its words before picking the newest.
     matches = (

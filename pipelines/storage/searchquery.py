@@ -131,7 +131,7 @@ def has_phrase(query: Query) -> bool:
 
 
 def to_tsquery_sql(
-    query: Query, config: str = "simple", *, loose: bool = False
+    query: Query, config: str = "simple", *, loose: bool = False, names: str = "q"
 ) -> tuple[str, dict[str, str]]:
     """A SQL expression building the tsquery, and its parameters.
 
@@ -141,11 +141,12 @@ def to_tsquery_sql(
 
     `loose`: the same query with each phrase's words wanted in any order and excluded phrases
     left out, which the GIN index answers without reading a document: every article matching
-    the query matches this one, so it finds the candidates to check the phrases on."""
+    the query matches this one, so it finds the candidates to check the phrases on.
+    `names`: what its parameters' names begin with."""
     params: dict[str, str] = {}
 
     def term_sql(term: Term) -> str:
-        name = f"q{len(params)}"
+        name = f"{names}{len(params)}"
         if term.prefix:
             tokens = term.tokens
             joint = " & " if loose else " <-> "
