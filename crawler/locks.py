@@ -50,12 +50,16 @@ def _file_name(name: str) -> str:
 class Lock:
     """A non-blocking, cross-process lock named `name` for one database."""
 
-    def __init__(self, database_url: str, name: str) -> None:
+    def __init__(self, database_url: str, name: str, *, engine: Engine | None = None) -> None:
+        """`engine`: on PostgreSQL, a pool to take the lock's connection from (a crawl worker's,
+        which takes a lock for every run) instead of a connection of its own."""
         self.name = name
         self.database_url = database_url
         self._postgres = make_url(database_url).get_backend_name() == "postgresql"
         self.path = state_dir(database_url) / "locks" / _file_name(name)
+        self._key = int.from_bytes(hashlib.sha1(f"newsmill:{name}".encode()).digest()[:8], "big", signed=True)
         self._file: IO[str] | None = None
+        self._pool = engine if self._postgres else None
         self._engine: Engine | None = None
         self._connection: Connection | None = None
 
@@ -74,7 +78,10 @@ class Lock:
             self._file.close()  # closing the descriptor drops the flock
             self._file = None
         if self._connection is not None:
-            self._connection.close()  # the advisory lock is the session's; it ends here
+            if self._pool is not None:
+                self._unlock_pooled(self._connection)
+            else:
+                self._connection.close()  # the advisory lock is the session's; it ends here
             self._connection = None
         if self._engine is not None:
             self._engine.dispose()
@@ -115,23 +122,35 @@ class Lock:
         return True
 
     def _acquire_postgres(self) -> bool:
-        key = int.from_bytes(hashlib.sha1(f"newsmill:{self.name}".encode()).digest()[:8], "big", signed=True)
-        self._engine = make_engine(self.database_url)
-        connection = self._engine.connect()
-        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        if self._pool is None:
+            self._engine = make_engine(self.database_url)
+        connection = (self._pool or self._engine).connect()  # type: ignore[union-attr]
+        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar())
         connection.commit()
         if not got:
             connection.close()
-            self._engine.dispose()
-            self._engine = None
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
             return False
         self._connection = connection
         return True
 
+    def _unlock_pooled(self, connection: Connection) -> None:
+        # The connection goes back to the pool and lives on: the lock must be let go of first.
+        # A connection that cannot say so is thrown away, and the lock goes with its session.
+        try:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            connection.commit()
+        except Exception:
+            connection.invalidate()
+        finally:
+            connection.close()
 
-def source_lock(database_url: str, source: str) -> Lock:
+
+def source_lock(database_url: str, source: str, *, engine: Engine | None = None) -> Lock:
     """Held by whichever process is crawling `source` right now."""
-    return Lock(database_url, f"source:{source}")
+    return Lock(database_url, f"source:{source}", engine=engine)
 
 
 def daemon_lock(database_url: str) -> Lock:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crawler import crawlstart
 from crawler.config import Config, SourceConfig
 from pipelines import stats
 from pipelines.extraction.pool import ExtractionPool
@@ -50,7 +51,10 @@ class CrawlResult:
 
     @classmethod
     def from_crawler(cls, source: str, crawler: Crawler) -> CrawlResult:
-        values: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
+        try:
+            values: dict[str, Any] = crawler.stats.get_stats() if crawler.stats else {}
+        except RuntimeError:  # the crawl failed before Scrapy made its stats (Crawler.stats raises)
+            values = {}
         return cls(
             source=source,
             status=values.get(stats.STATUS, "failed"),
@@ -209,6 +213,9 @@ class CrawlHost:
         # Each running crawl may hold a connection in its store's writer thread while the
         # reactor thread queries: a pool smaller than that would block the reactor.
         self.store = Store(engine=make_engine(database, connections=runs + 5))
+        # The sources' locks of the runs in flight, one connection each on PostgreSQL: pooled,
+        # not a connection opened and closed for every run.
+        self.lock_engine = make_engine(database, connections=runs)
         settings = base_settings(
             NEWSMILL_SCHEMA_READY=True,
             NEWSMILL_EXTRACT_POOL=self.pool,
@@ -219,12 +226,15 @@ class CrawlHost:
             NEWSMILL_PROGRESS_INTERVAL=0,
             LOG_LEVEL=log_level,
             # Per-crawl timers the worker has no use for: the daemon watches the worker's memory
-            # (daemon.recycle_memory), and a run's counts are in its record.
+            # (daemon.recycle_memory), and a run's counts are in its record (so no stats dump,
+            # which Scrapy formats whatever the log level).
             MEMUSAGE_ENABLED=False,
             LOGSTATS_INTERVAL=0,
+            STATS_DUMP=False,
         )
         self.settings = _crawl_settings()(settings)
         quiet_scrapy(log_level)
+        crawlstart.install(log_level)
         self.crawlers: dict[int, Crawler] = {}  # by run id
 
     def crawl(
@@ -255,9 +265,13 @@ class CrawlHost:
             return CrawlResult.from_crawler(source.name, crawler)
 
         def failed(failure: Any) -> CrawlResult:
-            result = CrawlResult.from_crawler(source.name, crawler)
+            error = f"the crawl raised {failure.type.__name__}: {failure.getErrorMessage()}"
+            try:
+                result = CrawlResult.from_crawler(source.name, crawler)
+            except Exception:  # whatever state the crawl was left in: the run is still recorded
+                result = CrawlResult(source.name, "failed", 0.0)
             result.status = "failed"
-            result.error = f"the crawl raised {failure.type.__name__}: {failure.getErrorMessage()}"
+            result.error = error
             result.seconds = result.seconds or time.monotonic() - started
             return result
 
@@ -286,3 +300,4 @@ class CrawlHost:
         if self.pool is not None:
             self.pool.shutdown()
         self.store.engine.dispose()
+        self.lock_engine.dispose()

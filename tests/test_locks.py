@@ -71,3 +71,24 @@ def test_a_released_source_lock_can_be_taken_again(database_url: str) -> None:  
     first.release()
     assert second.acquire()
     second.release()
+
+
+def test_a_pooled_source_lock_is_let_go_before_its_connection_is_reused(
+    database_url: str,  # noqa: F811
+) -> None:
+    from pipelines.storage.engine import make_engine
+
+    engine = make_engine(database_url, connections=1)  # one connection, reused by every lock
+    try:
+        pooled, other = source_lock(database_url, "news", engine=engine), source_lock(database_url, "news")
+        assert pooled.acquire()
+        assert not other.acquire(), "held for a lock with a connection of its own"
+        pooled.release()
+        assert other.acquire(), "released, though its connection lives on in the pool"
+        again = source_lock(database_url, "news", engine=engine)
+        assert not again.acquire(), "the pool's connection holds nothing of the earlier lock"
+        other.release()
+        assert again.acquire()
+        again.release()
+    finally:
+        engine.dispose()

@@ -103,7 +103,7 @@ class Worker:
         if self.stopping or source is None:
             self.send("skipped", job.id, "stopping" if self.stopping else "no longer in the config")
             return
-        lock = source_lock(self.config.database, job.source)
+        lock = source_lock(self.config.database, job.source, engine=self.host.lock_engine)
         if not lock.acquire():
             self.send("skipped", job.id, f"{job.source} is being crawled by {lock.holder()}")
             return

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipelines.storage import neardup, revisions, schema
@@ -263,12 +263,13 @@ class Store:
 
     def start_run(self, source: str, trigger: str, worker: str | None = None) -> int:
         """Open a run record; `worker` ("host:pid") names who runs the crawl."""
-        with self.sessions.begin() as session:
-            run = CrawlRun(source=source, trigger=trigger, started_at=utcnow(), status="running",
-                           worker=worker)
-            session.add(run)
-            session.flush()
-            return run.id
+        opened = (
+            insert(CrawlRun)
+            .values(source=source, trigger=trigger, started_at=utcnow(), status="running", worker=worker)
+            .returning(CrawlRun.id)
+        )
+        with self.engine.begin() as connection:
+            return int(connection.execute(opened).scalar_one())
 
     def finish_run(
         self,
@@ -304,10 +305,17 @@ class Store:
         ids. Only for a caller that holds the source's lock (crawler.locks): no crawl of it can
         be running elsewhere then, so such a run is one whose process died (killed, or its
         database gone) before closing it."""
-        abandoned = update(CrawlRun).where(CrawlRun.source == source, CrawlRun.status == "running")
+        running = [CrawlRun.source == source, CrawlRun.status == "running"]
         if keep is not None:
-            abandoned = abandoned.where(CrawlRun.id != keep)
-        closed = abandoned.values(status="interrupted", finished_at=utcnow(), error=ABANDONED)
+            running.append(CrawlRun.id != keep)
+        # Every run of a daemon looks, and almost never finds one: a read first spares the
+        # write transaction (on SQLite, the database's one writer) when there is nothing to close.
+        with self.engine.connect() as connection:
+            if connection.execute(select(CrawlRun.id).where(*running).limit(1)).first() is None:
+                return []
+        closed = update(CrawlRun).where(*running).values(
+            status="interrupted", finished_at=utcnow(), error=ABANDONED
+        )
         with self.sessions.begin() as session:
             ids = list(session.scalars(closed.returning(CrawlRun.id)))
         return sorted(ids)

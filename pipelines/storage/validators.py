@@ -29,9 +29,13 @@ class Validators:
 
 
 def lookup(store: Store, url: str) -> Validators | None:
-    with store.sessions() as session:
-        row = session.get(HttpValidator, url_hash(url))
-        return Validators(row.etag, row.last_modified, row.checked_at) if row else None
+    # Once per feed, sitemap or listing page of every poll: a plain query, not an ORM object.
+    query = select(HttpValidator.etag, HttpValidator.last_modified, HttpValidator.checked_at).where(
+        HttpValidator.url_hash == url_hash(url)
+    )
+    with store.engine.connect() as connection:
+        row = connection.execute(query).first()
+    return Validators(row.etag, row.last_modified, row.checked_at) if row else None
 
 
 def save(store: Store, source: str, found: Mapping[str, Validators]) -> None:
