@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,13 +121,14 @@ class Daemon:
 
 
 @contextmanager
-def running_daemon(config: Path) -> Iterator[Daemon]:
+def running_daemon(config: Path, *, env: Mapping[str, str] | None = None) -> Iterator[Daemon]:
+    """`env`: added to the daemon's environment (its crawl workers inherit it)."""
     log_path = config.parent / "daemon.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "scheduler.py", "--config", str(config), "--log-format", "json"],
             cwd=ROOT,
-            env=cli_env(),
+            env={**cli_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,

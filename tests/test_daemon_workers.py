@@ -258,3 +258,94 @@ def _stored(config: Path, *, distinct: bool = True) -> int:
         return 0
     finally:
         engine.dispose()
+
+
+def test_a_worker_above_recycle_memory_is_replaced_and_no_run_is_lost(tmp_path: Path) -> None:
+    # 64 MiB, the least the config allows, is below what any crawl worker holds (Scrapy alone
+    # is more): each look at the workers' memory recycles the one serving.
+    with NewsSite(fixtures=False) as site:
+        site.add_article(synthetic_article(1))
+        config = write_config(
+            tmp_path,
+            {"live": feed_source(site, schedule="every 1s")},
+            extra={"daemon": {"recycle_memory": 64}},
+        )
+        with running_daemon(config) as daemon:
+            recycled = wait_until(
+                "a worker recycled for its memory",
+                lambda: [e for e in daemon.events("worker_recycled") if "recycle_memory" in e["reason"]],
+                daemon=daemon,
+            )
+            first = recycled[0]["pid"]
+            wait_until(
+                "a run on the worker that replaced it",
+                lambda: [e for e in daemon.events("run_finished", "live") if e["worker_pid"] != first],
+                daemon=daemon,
+            )
+            assert daemon.stop() == 0
+    ends = daemon.events("run_finished", "live")
+    assert any(e["worker_pid"] == first for e in ends), "the first worker served runs before"
+    records = runs(config)
+    assert [r["status"] for r in records[:-1]] == ["ok"] * (len(records) - 1), records
+    assert records[-1]["status"] in {"ok", "interrupted"}
+
+
+# Injected into the crawl workers (through sitecustomize, which Python imports at start-up):
+# the crawl of the source named "broken" raises where no crawl of a valid config can, inside
+# Scrapy's start of the crawl, as a bug in a spider or a pipeline would.
+FAULT = '''
+import importlib.abc, importlib.machinery, sys
+
+
+class _Fault(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "crawler.spiders.news":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            original = module.NewsSpider.from_crawler.__func__
+
+            def from_crawler(cls, crawler, *args, **kwargs):
+                if kwargs["source"].name == "broken":
+                    raise RuntimeError("injected fault")
+                return original(cls, crawler, *args, **kwargs)
+
+            module.NewsSpider.from_crawler = classmethod(from_crawler)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _Fault())
+'''
+
+
+def test_a_run_that_raises_is_recorded_failed_and_its_worker_serves_on(tmp_path: Path) -> None:
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(FAULT, encoding="utf-8")
+    with NewsSite(fixtures=False) as site:
+        site.add_article(synthetic_article(1))
+        sources = {
+            "broken": feed_source(site, schedule="every 1s"),
+            "live": feed_source(site, schedule="every 1s"),
+        }
+        config = write_config(tmp_path, sources)
+        pythonpath = os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")]))
+        with running_daemon(config, env={"PYTHONPATH": pythonpath}) as daemon:
+            wait_until("three failed runs of the broken source",
+                       lambda: len(finished(config, "broken", "failed")) >= 3, daemon=daemon)
+            wait_until("three runs of the live source",
+                       lambda: len(finished(config, "live", "ok")) >= 3, daemon=daemon)
+            assert daemon.stop() == 0
+    failed = finished(config, "broken", "failed")
+    assert all("RuntimeError: injected fault" in (r["error"] or "") for r in failed), failed
+    assert not finished(config, "broken", "ok")
+    live = [r["status"] for r in runs(config, "live")]
+    assert set(live[:-1]) == {"ok"}, live
+    # The runs that raised took nothing down: one worker served every run of both sources.
+    assert len(daemon.events("worker_ready")) == 1, daemon.log_text()
+    assert len({e["worker_pid"] for e in daemon.events("run_finished")}) == 1
