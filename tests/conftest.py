@@ -170,6 +170,13 @@ def export_csv(config: Path, *args: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
 
 
+def crawl_row(config: Path, source: str = "ledger") -> dict[str, str]:
+    """`newsmill crawl --all`, which must succeed; its summary's row for `source`."""
+    result = run_newsmill("crawl", "--all", config=config)
+    assert result.returncode == 0, describe(result)
+    return parse_summary(result.stdout)[source]
+
+
 def parse_summary(output: str) -> dict[str, dict[str, str]]:
     """The summary table `newsmill crawl` prints, keyed by source then column.
 

@@ -13,21 +13,13 @@ from pipelines.storage.database import Store
 from pipelines.storage.records import ArticleRecord
 from tests.conftest import (
     ARTICLE_PATTERNS,
-    describe,
+    crawl_row,
     export_records,
-    parse_summary,
-    run_newsmill,
     write_config,
 )
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.dbtools import synthetic_records
 from tests.site.server import NewsSite, add_copies, link_page, synthetic_article
-
-
-def _crawl(config: Path) -> dict[str, str]:
-    result = run_newsmill("crawl", "--all", config=config)
-    assert result.returncode == 0, describe(result)
-    return parse_summary(result.stdout)["ledger"]
 
 
 def test_copies_met_in_one_run_keep_their_urls_and_are_never_downloaded_again(
@@ -43,7 +35,7 @@ def test_copies_met_in_one_run_keep_their_urls_and_are_never_downloaded_again(
         config = write_config(tmp_path, {"ledger": {"start_urls": [site.url_for("/latest")],
                                                     "articles": ARTICLE_PATTERNS}},
                               database=database_url)
-        first = _crawl(config)
+        first = crawl_row(config)
         assert (first["new"], first["duplicates"]) == ("6", "12"), first
         every = export_records(config, "--with-duplicates")
         assert sorted(r["url"].removeprefix(site.url) for r in every) == sorted(paths)
@@ -57,7 +49,7 @@ def test_copies_met_in_one_run_keep_their_urls_and_are_never_downloaded_again(
         fresh_paths = [fresh.path, *add_copies(site, fresh, 2)]
         site.add_page("/latest", link_page(fresh_paths + paths))
         site.clear_log()
-        second = _crawl(config)
+        second = crawl_row(config)
         downloaded = [p for p in site.requested_paths() if p.endswith(".html")]
         assert sorted(downloaded) == sorted(fresh_paths), "a known URL was downloaded again"
         assert (second["new"], second["duplicates"]) == ("1", "2"), second

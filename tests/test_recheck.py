@@ -9,20 +9,12 @@ from pathlib import Path
 
 from tests.conftest import (
     ARTICLE_PATTERNS,
-    describe,
+    crawl_row,
     export_records,
-    parse_summary,
-    run_newsmill,
     write_config,
 )
 from tests.databases import *  # noqa: F403  (the database fixtures)
 from tests.site.server import NewsSite, add_copies, link_page, synthetic_article
-
-
-def _crawl(config: Path) -> dict[str, str]:
-    result = run_newsmill("crawl", "--all", config=config)
-    assert result.returncode == 0, describe(result)
-    return parse_summary(result.stdout)["ledger"]
 
 
 def test_a_recheck_asks_once_per_article_by_its_own_url_with_the_validators_of_the_url_it_came_by(
@@ -45,14 +37,14 @@ def test_a_recheck_asks_once_per_article_by_its_own_url_with_the_validators_of_t
                         "articles": [*ARTICLE_PATTERNS, r"/s/\d+\.html$"], "recheck": "1d"}},
             database=database_url,
         )
-        first = _crawl(config)
+        first = crawl_row(config)
         assert (first["new"], first["duplicates"]) == ("3", "1"), first
         own = {r["url"].removeprefix(site.url) for r in export_records(config)}
         assert {stories[0].path, stories[1].path} < own
 
         for _ in range(2):  # a recheck that finds nothing changed leaves the next one as cheap
             site.clear_log()
-            _crawl(config)
+            crawl_row(config)
             pages = [r for r in site.requests if r.path.endswith(".html")]
             assert sorted(r.path for r in pages) == sorted(own), "rechecked through another URL"
             assert all(r.headers.get("if-none-match") for r in pages), "a recheck was not conditional"
