@@ -41,6 +41,7 @@ from crawler.config import Config, SourceConfig
 from crawler.daemon.jobs import Init, Job, RunReport
 from crawler.daemon.logs import fields
 from crawler.daemon.workers import WorkerProcess, describe_exit
+from pipelines.extraction.pool import default_workers
 from pipelines.storage.database import Store
 
 log = logging.getLogger("newsmill.daemon")
@@ -326,7 +327,8 @@ class Dispatcher:
         """Start the worker of `slot` (under the lock)."""
         worker = WorkerProcess.spawn(
             slot,
-            Init(self.config, self.log_level, self.worker_name, self.die_with_parent),
+            Init(self.config, self.log_level, self.worker_name, self.die_with_parent,
+                 extract_workers=max(1, default_workers() // len(self._slots))),
             on_message=self.on_message,
             on_exit=self.on_exit,
             on_line=_relay,

@@ -46,6 +46,10 @@ class Init:
     # to other machines, which must not find them still crawling here) instead of stopping
     # them gracefully (the daemon's, whose runs are simply due again later).
     die_with_parent: bool = False
+    # Processes of the worker's extraction pool (-1: one per core). The daemon's workers share
+    # the cores: two workers with a pool per core each would run twice as many processes,
+    # and hold their memory, for the same CPU.
+    extract_workers: int = -1
 
 
 @dataclass(slots=True)

@@ -217,7 +217,12 @@ def main(argv: list[str]) -> int:
     except DatabaseError as exc:
         conn.send(("fatal", str(exc)))
         return 1
-    host = CrawlHost(init.config.database, log_level=init.log_level, runs=init.config.daemon.max_runs)
+    host = CrawlHost(
+        init.config.database,
+        log_level=init.log_level,
+        extract_workers=init.extract_workers,
+        runs=init.config.daemon.max_runs,
+    )
     worker = Worker(conn, host, init.config, init.worker_name)
     # SIGTERM (from whoever, not the daemon: it sends "stop") stops gracefully as well.
     signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(worker.shutdown))
