@@ -3,7 +3,9 @@
 The daemon's crawls and `newsmill crawl` are separate processes, possibly on separate
 machines when the database is PostgreSQL, so the lock lives where they all meet:
 - PostgreSQL: a session-level advisory lock, held by a connection of its own; the server
-  drops it when the holder's connection goes, so a killed crawl never leaves it behind.
+  drops it when the holder's connection goes, so a killed crawl never leaves it behind. The
+  server probes that connection (TCP keepalives, SERVER_KEEPALIVES): a holder whose machine
+  vanished without closing it loses the lock within about 25 s.
 - SQLite (and anything else): an flock()ed file in the state directory beside the database
   file; the kernel drops it when the holder's process dies, however it dies.
 Neither needs a table, so there is nothing to migrate and nothing to clean up.
@@ -24,6 +26,10 @@ from sqlalchemy.engine import make_url
 
 from pipelines.storage.engine import make_engine
 from pipelines.storage.models import utcnow
+
+# The server's side of the lock's connection (per session, any user may set them): probed
+# after 10 s of silence, every 5 s, given up after 3 unanswered probes.
+SERVER_KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
 def state_dir(database_url: str) -> Path:
@@ -87,6 +93,20 @@ class Lock:
             self._engine.dispose()
             self._engine = None
 
+    def alive(self) -> bool:
+        """Whether a held lock is still held: on PostgreSQL, its connection still answers (a
+        server restart or a network cut ends the session, and the lock with it)."""
+        if self._file is not None:
+            return True
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(text("SELECT 1"))
+            self._connection.commit()
+        except Exception:
+            return False
+        return True
+
     def holder(self) -> str:
         """Who holds the lock, as far as can be told: for messages only."""
         if self._postgres:
@@ -124,9 +144,19 @@ class Lock:
     def _acquire_postgres(self) -> bool:
         if self._pool is None:
             self._engine = make_engine(self.database_url)
-        connection = (self._pool or self._engine).connect()  # type: ignore[union-attr]
-        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar())
-        connection.commit()
+        query = text("SELECT pg_try_advisory_lock(:key)")
+        if self._pool is None:  # a connection of its own: the server probes it (a pool's are reused)
+            settings = ", ".join(f"set_config('{k}', '{v}', false)" for k, v in SERVER_KEEPALIVES.items())
+            query = text(f"SELECT pg_try_advisory_lock(:key), {settings}")
+        try:
+            connection = (self._pool or self._engine).connect()  # type: ignore[union-attr]
+            got = bool(connection.execute(query, {"key": self._key}).scalar())
+            connection.commit()
+        except Exception:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+            raise
         if not got:
             connection.close()
             if self._engine is not None:
@@ -154,5 +184,6 @@ def source_lock(database_url: str, source: str, *, engine: Engine | None = None)
 
 
 def daemon_lock(database_url: str) -> Lock:
-    """Held by the one daemon scheduling crawls into this database."""
+    """Held by the one daemon scheduling crawls into this database (on PostgreSQL, the
+    cluster's leader)."""
     return Lock(database_url, "daemon")
