@@ -77,6 +77,11 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.leader = Gauge(
+            "newsmill_scheduler_leader",
+            "1 while this process schedules the sources, 0 while it stands by (a cluster's other schedulers)",
+            registry=r,
+        )
         for kind in ("health", "articles"):
             for outcome in ("sent", "failed"):
                 self.alerts.labels(
@@ -125,11 +130,12 @@ class _Quiet(WSGIRequestHandler):
 
 class MetricsServer:
     """`/metrics` (and any other path but `/healthz`) in Prometheus' text format; `/healthz`
-    200 while `scheduling()` says so, 503 otherwise. With a token, `/metrics` wants
-    `Authorization: Bearer TOKEN`."""
+    200 while `scheduling()` says so (its text, when it gives one: "standing by"), 503
+    otherwise. With a token, `/metrics` wants `Authorization: Bearer TOKEN`."""
 
     def __init__(
-        self, metrics: Metrics, host: str, port: int, scheduling: Callable[[], bool], token: str | None = None
+        self, metrics: Metrics, host: str, port: int, scheduling: Callable[[], bool | str],
+        token: str | None = None,
     ) -> None:
         exposition = make_wsgi_app(metrics.registry)
         expected = f"Bearer {token}".encode() if token else None
@@ -140,7 +146,8 @@ class MetricsServer:
                 start_response(
                     "200 OK" if up else "503 Service Unavailable", [("Content-Type", "text/plain")]
                 )
-                return [b"scheduling\n" if up else b"not scheduling\n"]
+                said = up if isinstance(up, str) else "scheduling" if up else "not scheduling"
+                return [f"{said}\n".encode()]
             given = environ.get("HTTP_AUTHORIZATION", "").encode()
             if expected is not None and not hmac.compare_digest(given, expected):
                 start_response(

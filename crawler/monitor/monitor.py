@@ -1,5 +1,6 @@
 """The daemon's monitoring behind three calls: `start()` once it schedules, `run_finished()`
-after each run, `stop()` when it stops.
+after each run, `stop()` when it stops; in a cluster, `lead()` when its process becomes or
+stops being the one that schedules.
 
 Everything happens on a thread of its own, from the run records in the database: a call
 returns at once, and nothing here can slow down or fail a crawl. After each run it judges
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -36,19 +38,24 @@ class Monitor:
         self.webhooks = Webhooks(self.metrics.alert)
         self.server: MetricsServer | None = None
         self.scheduler: BaseScheduler | None = None
+        self.role: Callable[[], str] | None = None
         self._store: Store | None = None
         self._alerts: Alerts | None = None
         self._history = History()  # each source's recent runs, topped up after each run
         self._due: dict[str, datetime] = {}  # per source, when its run in progress was due
-        self._queue: queue.SimpleQueue[tuple[str, Config | None] | None] = queue.SimpleQueue()
+        # (source, config) after a run; (None, None): runs so far are history (a new leader).
+        self._queue: queue.SimpleQueue[tuple[str | None, Config | None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="monitor", daemon=True)
         self._stopping = False
 
     # -- the daemon's calls ---------------------------------------------------------------
 
-    def start(self, scheduler: BaseScheduler | None = None) -> None:
-        """The daemon schedules from now on: serve metrics, learn due times from `scheduler`."""
+    def start(self, scheduler: BaseScheduler | None = None, role: Callable[[], str] | None = None) -> None:
+        """The daemon schedules from now on: serve metrics, learn due times from `scheduler`.
+        `role`, in a cluster: what /healthz says this process does ("scheduling", "standing by")."""
         self.scheduler = scheduler
+        self.role = role
+        self.metrics.leader.set(0 if role is not None else 1)
         if scheduler is not None:
             from apscheduler.events import EVENT_JOB_SUBMITTED
 
@@ -69,6 +76,13 @@ class Monitor:
         current one (after a reload). Returns at once."""
         self._queue.put((source, config))
 
+    def lead(self, leading: bool) -> None:
+        """In a cluster: this process schedules from now on (runs finished before are history,
+        counted by the leader of the time), or no longer."""
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:
+            self._queue.put((None, None))
+
     def stop(self) -> None:
         self._stopping = True
         if self._thread.is_alive():
@@ -78,9 +92,11 @@ class Monitor:
         if self.server is not None:
             self.server.stop()
 
-    def scheduling(self) -> bool:
+    def scheduling(self) -> bool | str:
         if self._stopping:
             return False
+        if self.role is not None:
+            return self.role()
         return self.scheduler.running if self.scheduler is not None else True
 
     # -- the monitor's thread -------------------------------------------------------------
@@ -96,6 +112,10 @@ class Monitor:
             self._first_look()
             while (item := self._queue.get()) is not None:
                 source, config = item
+                if source is None:
+                    self._history = History()
+                    self._first_look()
+                    continue
                 try:
                     if config is not None and config is not self.config:
                         self._reconfigure(config)
@@ -138,7 +158,7 @@ class Monitor:
         due = self._due.pop(name, None)
         for run in self._history.added:
             self.metrics.run(run)
-            if due is not None and run.trigger == "schedule":
+            if due is not None and run.trigger in ("schedule", "cluster"):
                 self.metrics.started_late(name, due, run.started_at)
                 due = None
         self.metrics.health_state(name, health.status)
