@@ -68,3 +68,4 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO, stream: TextIO |
     # the last one is still going, a missed run) are the part worth keeping.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # "Context impl SQLiteImpl."
+    logging.getLogger("procrastinate").setLevel(max(level, logging.WARNING))  # "Deferred 1 job", per run

@@ -50,3 +50,14 @@ def read_status(database_url: str) -> dict[str, Any] | None:
     if not isinstance(pid, int) or pid <= 0 or not _alive(pid):
         return None
     return status
+
+
+def remove_status(path: Path, pid: int) -> None:
+    """Remove the status file if process `pid` wrote it (another daemon on this machine may
+    have written its own since: a cluster's new leader)."""
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(status, dict) and status.get("pid") == pid:
+        path.unlink(missing_ok=True)
