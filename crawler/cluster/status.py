@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from crawler.cluster.app import PART_TASK
+from crawler.cluster.app import CRAWL_TASK, PART_TASK
 from pipelines.storage.database import Store
 
 _WORKERS = text(
@@ -33,6 +33,15 @@ _PARTS_LEFT = text(
     """
     SELECT count(*) FROM procrastinate_jobs
      WHERE task_name = :task AND status IN ('todo', 'doing') AND args ->> 'source' = :source
+    """
+)
+
+
+_RUNS_BY_SOURCE = text(
+    """
+    SELECT args ->> 'source' AS source, status, count(*) AS n FROM procrastinate_jobs
+     WHERE task_name = :task AND status IN ('todo', 'doing')
+     GROUP BY 1, 2
     """
 )
 
@@ -71,3 +80,14 @@ def parts_left(store: Store, source: str) -> int:
     """Jobs of the source's backfill parts still queued or running in the cluster."""
     with store.engine.connect() as connection:
         return int(connection.execute(_PARTS_LEFT, {"task": PART_TASK, "source": source}).scalar_one())
+
+
+def runs_by_source(store: Store) -> dict[str, dict[str, int]]:
+    """Per source, its runs waiting in the cluster's queue (`queued`) and being crawled by a
+    worker (`running`); sources with neither are left out."""
+    found: dict[str, dict[str, int]] = {}
+    with store.engine.connect() as connection:
+        for source, status, n in connection.execute(_RUNS_BY_SOURCE, {"task": CRAWL_TASK}):
+            counts = found.setdefault(source, {"queued": 0, "running": 0})
+            counts["queued" if status == "todo" else "running"] += int(n)
+    return found
