@@ -104,9 +104,10 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for event in self.events_quietly("run_started"):
+        for event in self.events_quietly("run_started") + self.events_quietly("worker_started"):
             with suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(event["pid"]), signal.SIGKILL)  # crawls run in groups of their own
+                # Crawls, and a cluster's local workers, run in groups of their own.
+                os.killpg(int(event["pid"]), signal.SIGKILL)
 
     def events_quietly(self, event: str) -> list[dict[str, Any]]:
         found = []
@@ -121,12 +122,14 @@ class Daemon:
 
 
 @contextmanager
-def running_daemon(config: Path, *, env: Mapping[str, str] | None = None) -> Iterator[Daemon]:
-    """`env`: added to the daemon's environment (its crawl workers inherit it)."""
-    log_path = config.parent / "daemon.log"
+def running_daemon(config: Path, *args: str, log_name: str = "daemon.log",
+                   env: Mapping[str, str] | None = None) -> Iterator[Daemon]:
+    """`python scheduler.py --config CONFIG --log-format json ARGS...`, its log in `log_name`
+    beside the config; `env`: added to the daemon's environment (its crawl workers inherit it)."""
+    log_path = config.parent / log_name
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "scheduler.py", "--config", str(config), "--log-format", "json"],
+            [sys.executable, "scheduler.py", "--config", str(config), "--log-format", "json", *args],
             cwd=ROOT,
             env={**cli_env(), **(env or {})},
             stdin=subprocess.DEVNULL,

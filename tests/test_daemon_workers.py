@@ -23,11 +23,13 @@ from tests.databases import *  # noqa: F403  (the database fixtures: SQLite and 
 from tests.site.server import NewsSite, synthetic_article
 
 
-def test_one_worker_serves_run_after_run_without_starting_again(tmp_path: Path, database_url: str) -> None:
+def test_one_worker_serves_run_after_run_without_starting_again(tmp_path: Path, sqlite_url: str) -> None:
+    # The daemon of one machine. On PostgreSQL `newsmill run` is a cluster's scheduler whose
+    # runs go to `newsmill worker` processes (tests/test_cluster_scheduler.py, tests/test_cluster.py).
     with NewsSite(fixtures=False) as site:
         site.add_article(synthetic_article(1))
         sources = {"live": feed_source(site, schedule="every 1s")}
-        config = write_config(tmp_path, sources, database=database_url)
+        config = write_config(tmp_path, sources, database=sqlite_url)
         with running_daemon(config) as daemon:
             wait_until("four runs", lambda: len(finished(config, "live", "ok")) >= 4, daemon=daemon)
             site.add_article(synthetic_article(2))  # found by a later run of the same worker
