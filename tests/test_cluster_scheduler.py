@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,20 @@ def children(pid: int) -> set[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found |= {int(p) for p in (task / "children").read_text().split()}
     return found
+
+
+def registered(database: str) -> set[int]:
+    """The pids of the cluster's workers registered with the queue."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT c.pid FROM cluster_workers c JOIN procrastinate_workers w "
+                                           "ON w.id = c.worker_id")).all()
+    finally:
+        engine.dispose()
+    return {int(row.pid) for row in rows}
 
 
 def sources_json(config: Path) -> dict[str, dict[str, Any]]:
@@ -108,7 +123,9 @@ def test_workers_0_on_sqlite_is_refused_with_exit_2(tmp_path: Path) -> None:
     assert "needs a cluster over PostgreSQL" in result.stderr
 
 
-def test_a_standby_takes_over_within_30s_when_the_leader_is_killed(tmp_path: Path, postgres_url: str) -> None:
+def test_a_standby_takes_over_within_30s_when_the_leaders_machine_is_lost(
+    tmp_path: Path, postgres_url: str
+) -> None:
     with NewsSite(fixtures=False) as site:
         site.add_article(synthetic_article(1))
         sources = {"one": feed_source(site, schedule="every 2s"),
@@ -129,14 +146,19 @@ def test_a_standby_takes_over_within_30s_when_the_leader_is_killed(tmp_path: Pat
                 assert get(f"http://127.0.0.1:{ports['b']}/healthz") == (200, "standing by\n")
                 assert not second.events("run_queued"), "a standby queues nothing"
 
+                # The leader's machine is lost: kill -9 for it and its local worker at once.
                 first.proc.send_signal(signal.SIGKILL)
+                for started in first.events("worker_started"):
+                    with suppress(ProcessLookupError):
+                        os.killpg(int(started["pid"]), signal.SIGKILL)
                 first.proc.wait()
                 killed_at = time.monotonic()
                 last_before = max(r["id"] for r in runs(configs["a"]))
                 wait_until("the standby to lead", lambda: role(second) == "leader", timeout=TAKEOVER,
                            daemon=second)
                 took = time.monotonic() - killed_at
-                # A dead leader queued at most one run of each source: two more are the new leader's.
+                # The dead worker's runs are closed (their next runs waited already) or handed back;
+                # a dead leader queued at most one run of each source: two more are the new leader's.
                 wait_until("three runs of each source after the kill",
                            lambda: all(len([r for r in runs(configs["b"], s)
                                             if r["id"] > last_before and r["status"] == "ok"]) >= 3
@@ -227,3 +249,19 @@ def test_sighup_in_a_cluster_schedules_a_new_source_and_a_broken_config_changes_
             assert len(daemon.events("worker_started")) == 2
             assert daemon.stop() == 0, daemon.log_text()
     assert overlaps(runs(config)) == []
+
+
+def test_a_local_worker_leaves_the_cluster_when_its_newsmill_run_is_killed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    config = write_config(tmp_path, {"s": {"feeds": ["http://127.0.0.1:9/feed.xml"], "schedule": "every 1h"}},
+                          database=postgres_url, extra={"daemon": {"grace_period": 1}})
+    with running_daemon(config) as daemon:
+        wait_until("it to lead", lambda: role(daemon) == "leader", daemon=daemon)
+        worker = wait_until("its worker in the cluster", lambda: registered(postgres_url), daemon=daemon)
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.proc.wait()
+        # It stops as on SIGTERM and signs off: not left for the others to find silent.
+        wait_until("the worker to sign off", lambda: not registered(postgres_url))
+        pid = worker.pop()
+        wait_until("the worker to exit", lambda: not Path(f"/proc/{pid}").exists())
