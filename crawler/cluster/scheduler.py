@@ -10,8 +10,8 @@ Every one of them, leader or not, runs `--workers` local workers (crawler.cluste
 The leader also keeps what the single-machine daemon keeps: it hears of every run that ends,
 wherever it ran, from the run records closed since its last look (crawler.cluster.finished),
 logs it and hands it to the monitor (health, alerts, metrics); it prunes old run records and
-writes the status file `newsmill sources` reads; it closes a dead worker's run whose next run
-waits already (crawler.cluster.stalled).
+writes the status file `newsmill sources` reads. (A dead worker's runs are the workers' care:
+crawler.cluster.worker.)
 
 Signals, taken by the main thread (crawler.daemon.signals):
   SIGTERM, SIGINT  stop scheduling and give the lead up at once (a standby takes over), stop the
@@ -32,8 +32,6 @@ from typing import TYPE_CHECKING, Any
 from crawler.cluster.finished import FinishedRuns
 from crawler.cluster.leadership import Leadership
 from crawler.cluster.local import LocalWorkers
-from crawler.cluster.stalled import close_dead_runs_with_a_twin
-from crawler.cluster.worker import STALLED_AFTER
 from crawler.commands.common import EXIT_OK
 from crawler.config import Config
 from crawler.daemon.clock import Clock, reread
@@ -203,10 +201,11 @@ class ClusterDaemon:
 
         with self._guard:
             app = None if self._stopping else self._app
-        if app is None:
+            source = self.config.sources.get(name)
+        if app is None or source is None:
             return
         try:
-            job_id = defer_crawl(app, name)
+            job_id = defer_crawl(app, source)
         except Exception as exc:
             not_queued = fields(event="run_not_queued", source=name)
             log.error("run of %s not queued: %s", name, exc, extra=not_queued)
@@ -227,10 +226,6 @@ class ClusterDaemon:
                 closed = []
             with self._guard:
                 config = self.config
-            try:
-                close_dead_runs_with_a_twin(self.store, STALLED_AFTER)
-            except Exception as exc:
-                log.warning("could not look for runs of dead workers: %s", exc)
             for run in closed:
                 _log_finished(run)
             for source in dict.fromkeys(run.source for run in closed):

@@ -20,15 +20,16 @@ def run(args: argparse.Namespace) -> int:
             f"{make_url(config.database).get_backend_name()} the daemon runs its crawls itself"
         )
     setup_logging(args.log_format, logging.DEBUG if args.debug else logging.INFO)
-    workers = config.daemon.workers if args.workers is None else args.workers
     if cluster:
+        # One local `newsmill worker`, which runs daemon.workers crawl processes itself.
+        workers = 1 if args.workers is None else args.workers
         from crawler.cluster.scheduler import ClusterDaemon
 
         return ClusterDaemon(config, workers=workers).run()
     from crawler.daemon.service import Daemon
 
     level = "INFO" if args.verbose else "ERROR"
-    return Daemon(config, crawl_log_level=level, workers=workers).run()
+    return Daemon(config, crawl_log_level=level, workers=args.workers or config.daemon.workers).run()
 
 
 def _count(text: str) -> int:
@@ -64,7 +65,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=None,
         metavar="N",
         help="crawl worker processes (default: daemon.workers in the config, 1); on PostgreSQL, "
-        "local `newsmill worker` processes, and 0 for scheduling only",
+        "local `newsmill worker` processes (default 1), and 0 for scheduling only",
     )
     run_.add_argument("--log-format", choices=FORMATS, default="text", help="text (default) or json")
     run_.add_argument("-v", "--verbose", action="store_true",
