@@ -129,3 +129,45 @@ def test_preload_outside_the_forkserver_leaves_the_exit_status_alone() -> None:
     # imported anywhere else, it must not turn a failing exit into a silent 0.
     run = run_python("import pipelines.extraction.preload; raise SystemExit(3)")
     assert run.returncode == 3, run.stderr
+
+
+# A crawl process with a started pool, which prints its pid, its pool's workers' and its
+# forkserver's, then waits to be killed.
+KILLED = """
+import asyncio, multiprocessing.forkserver, os, time
+from pipelines.extraction.pool import ExtractionPool
+pool = ExtractionPool(2).start()
+asyncio.run(pool.process(b"<html><body><p>page</p></body></html>", "text/html", "http://a.example/"))
+pids = [*pool._executor._processes, multiprocessing.forkserver._forkserver._forkserver_pid]
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # ended, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+def test_a_crawl_process_killed_outright_leaves_no_extraction_process_behind() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    crawl = subprocess.Popen([sys.executable, "-c", KILLED], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert crawl.stdout is not None
+        pool = [int(pid) for pid in crawl.stdout.readline().split()]
+        assert len(pool) == 3 and not any(_gone(pid) for pid in pool)
+    finally:
+        crawl.kill()  # SIGKILL: the crawl process shuts nothing down itself
+        crawl.wait()
+    deadline = time.monotonic() + 30
+    while not all(_gone(pid) for pid in pool):
+        assert time.monotonic() < deadline, f"still running: {[p for p in pool if not _gone(p)]}"
+        time.sleep(0.1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
@@ -62,7 +63,7 @@ class ExtractionPool:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_preload_modules())
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_ignore_interrupts
+                self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
             )
             self._spawned = Future()
             threading.Thread(
@@ -106,11 +107,33 @@ class ExtractionPool:
             self._executor = None
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches every process of the terminal's group; the crawl process handles it
-    (it stops the crawl, then the pool). A worker must finish its page, not die mid-page
-    with a traceback and fail it."""
+def _start_worker(crawl_pid: int) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the crawl process handles it
+    # (it stops the crawl, then the pool). A worker must finish its page, not die mid-page
+    # with a traceback and fail it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with(crawl_pid)
+
+
+def _exit_with(crawl_pid: int) -> None:
+    """End this worker when the crawl process ends, however it ends.
+
+    A crawl process killed outright (kill -9, the OOM killer) closes nothing: its workers
+    would wait on their task queue for good (each holds both ends of its pipe), and the
+    forkserver with them (it lives while any process it forked does). Weeks of a cron job
+    killed at a timeout would leave hundreds of them."""
+    try:
+        watched = os.pidfd_open(crawl_pid)
+    except ProcessLookupError:  # gone already, before this worker even started
+        os._exit(0)
+    except (AttributeError, OSError):  # not Linux 5.3+: the crawl process's own shutdown must do
+        return
+
+    def wait() -> None:
+        select.select([watched], [], [])  # readable once the process has ended
+        os._exit(0)
+
+    threading.Thread(target=wait, name="newsmill-exit-with-crawl", daemon=True).start()
 
 
 def _process_page(body: bytes, content_type: str | None, url: str) -> PageResult:
