@@ -23,7 +23,14 @@ from pipelines.extraction.article import (
     extract_article,
     parse_html,
 )
-from pipelines.extraction.body import clean_lines, drop_scripts, wants_full_cascade
+from pipelines.extraction.body import (
+    _MAIN_TEXT,
+    _bare_extraction,
+    clean_lines,
+    drop_scripts,
+    prune_boilerplate,
+    wants_full_cascade,
+)
 from pipelines.extraction.metadata import parse_datetime, read_metadata, split_authors
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
@@ -149,6 +156,25 @@ def test_link_only_paragraphs_are_teasers() -> None:
     assert_full_body(result.text)
 
 
+@pytest.mark.parametrize("address", ["http://www.openpetition.de", "www.millbrook-bridge.org",
+                                     "bridge.consultation@millbrook.gov"])
+def test_a_paragraph_that_is_only_an_address_is_no_teaser(address: str) -> None:
+    # The petition or contact the article names: all link text, but the pruner keeps it (what
+    # trafilatura then makes of it is trafilatura's call).
+    tree = parse_html(page().replace(
+        f"<p>{BODY[2]}</p>", f'<p>{BODY[2]}</p><p><a href="/petition">{address}</a></p>'))
+    assert tree is not None
+    prune_boilerplate(tree)
+    assert address in [p.text_content() for p in tree.iter("p")]
+
+
+def test_an_e_mail_address_paragraph_stays_in_the_text() -> None:
+    address = "bridge.consultation@millbrook.gov"
+    html = page().replace(f"<p>{BODY[2]}</p>",
+                          f'<p>{BODY[2]}</p><p><a href="mailto:{address}">{address}</a></p>')
+    assert address in extract_article(html, URL).text
+
+
 def test_a_linked_attribution_ending_in_a_colon_is_kept() -> None:
     intro = "From the Millbrook Standard:"
     html = page().replace(f"<p>{BODY[3]}</p>",
@@ -183,6 +209,43 @@ def test_a_link_within_a_paragraph_leaves_the_rest_of_it_prose() -> None:
 def test_a_fast_text_under_the_minimum_calls_for_the_full_cascade_even_if_it_is_all_the_prose() -> None:
     tree = parse_html(f"<html><body><article><p>{BODY[0]}</p></article></body></html>")
     assert wants_full_cascade(BODY[0], tree)
+
+
+def test_text_outside_paragraphs_calls_for_the_full_cascade() -> None:
+    # A page whose text sits in divs and line breaks (a forum, a list of tips): the paragraph
+    # text is the article alone, but the body holds four times as much.
+    posts = "".join(f"<div class='post'>{p}<br>{p}</div>" for p in BODY * 2)
+    tree = parse_html(page(after=f"<section>{posts}</section>"))
+    assert wants_full_cascade("\n".join(BODY), tree)
+
+
+def test_linked_text_outside_paragraphs_does_not_call_for_the_full_cascade() -> None:
+    menu = "".join(f'<div><a href="/m{i}">{item}</a></div>' for i, item in enumerate(MENU_ITEMS))
+    tree = parse_html(page(after=f"<nav>{menu}</nav>"))
+    assert not wants_full_cascade("\n".join(BODY), tree)
+
+
+def test_a_fast_text_from_trafilaturas_fallbacks_calls_for_the_full_cascade() -> None:
+    tree = parse_html(page())
+    text = "\n".join(BODY)
+    assert not wants_full_cascade(text, tree, main_chars=len(text))
+    # Its main extractor found a fifth of it; the rest came from its baseline or recall retry.
+    assert wants_full_cascade(text, tree, main_chars=len(text) // 5)
+
+
+def test_the_main_extractors_text_is_recorded_for_the_gate() -> None:
+    # trafilatura's main extractor is wrapped to record its text (a new trafilatura without
+    # the function would turn this part of the gate off: this test says so).
+    tree = parse_html(page())
+    assert tree is not None
+    _MAIN_TEXT.arm()
+    text = _bare_extraction(tree, URL, fast=True, tables=False)
+    main_chars = _MAIN_TEXT.take()
+    assert main_chars is not None and BODY[0] in text
+    assert len(text) * 0.9 <= main_chars <= len(text) * 1.1
+    # Unarmed, another extraction (the bench's reference one) records nothing.
+    _bare_extraction(tree, URL, fast=True, tables=False)
+    assert _MAIN_TEXT.take() is None
 
 
 def test_scripts_and_styles_go_before_extraction_but_json_ld_stays() -> None:

@@ -95,8 +95,10 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     # on other pages (recipes, product sheets, documentation, wikis) they are the content.
     tables = not meta.marked_news
     prune_boilerplate(tree)
-    raw = _extract(tree, url, tables)
-    if not meta.marked_news and len(raw) < PRUNED_TEXT_SHARE * body_text_chars(tree):
+    # The body's text outside links: the full-cascade gate and the pruning guard both read it.
+    body_chars = body_text_chars(tree)
+    raw = _extract(tree, url, tables, body_chars=body_chars)
+    if not meta.marked_news and len(raw) < PRUNED_TEXT_SHARE * body_chars:
         raw = _unless_unpruned_is_longer(raw, html, url, tables)
     lines = clean_lines(raw, meta.title_variants, meta.authors, meta.author_bios)
     lines = _prefer_jsonld_when_richer(lines, meta)
@@ -116,9 +118,10 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     )
 
 
-def _extract(tree: HtmlElement, url: str | None, tables: bool, cascade: bool = True) -> str:
+def _extract(tree: HtmlElement, url: str | None, tables: bool, cascade: bool = True,
+             body_chars: int | None = None) -> str:
     try:
-        return extract_text(tree, url, tables, cascade)
+        return extract_text(tree, url, tables, cascade, body_chars)
     except (ValueError, TypeError, RecursionError, etree.LxmlError):
         return ""
 

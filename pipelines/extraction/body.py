@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import trafilatura
+import trafilatura.core
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.xml import delete_element
 
 if TYPE_CHECKING:
-    from trafilatura.settings import Document
+    from trafilatura.settings import Document, Extractor
 
 WHITESPACE = re.compile(r"\s+")
 WORD = re.compile(r"\w+")
@@ -60,15 +61,22 @@ RELATED_HEADING = re.compile(
     r"|popular\s*$|trending\b|see also\b|also read\b|latest (?:news|stories)\s*$)",
     re.I,
 )
+# A paragraph that is nothing but a web or e-mail address (a petition, a contact) names it for
+# the reader: it is link text, but no teaser.
+ADDRESS = re.compile(r"^\S*(?:https?://|www\.|@)\S*$")
 # The text nodes of paragraphs, less those inside links (a link's tail is its parent's text).
 _PROSE_TEXT = etree.XPath("//p//text()[not(ancestor::a)]")
 # Every text node of the body outside links, whatever element holds it.
 _BODY_TEXT = etree.XPath("//body//text()[not(ancestor::a)]")
 LINK_SHARE = 0.7  # a paragraph whose text is mostly link text is a teaser, not prose
 GUARD_SHARE = 0.3  # never remove a box holding more than this share of the paragraph text
-# When the fast extraction is shorter than either of these, trafilatura's full cascade runs too.
+# When the fast extraction is shorter than any of these, trafilatura's full cascade runs too.
 FULL_CASCADE_MIN_CHARS = 500  # twice trafilatura's MIN_EXTRACTED_SIZE
 FULL_CASCADE_SHARE = 0.5  # of the text in the page's <p> elements, outside links
+FULL_CASCADE_BODY_SHARE = 0.3  # of all the text in the page's body, outside links
+# ...or when trafilatura's main extractor gave less than this share of the fast text, the rest
+# coming from its fallbacks (its baseline, its recall retry).
+FULL_CASCADE_MAIN_SHARE = 0.5
 
 # Text lines that are never body, whatever element they came from.
 PROMO_LINE = re.compile(
@@ -222,22 +230,23 @@ def prune_boilerplate(tree: HtmlElement) -> None:
         if not text or text.endswith(":"):
             continue
         linked = sum(_text_len(a) for a in paragraph.iter("a"))
-        if linked >= LINK_SHARE * len(text):
+        if linked >= LINK_SHARE * len(text) and not ADDRESS.match(text):
             pruner.remove(paragraph)
 
 
 def extract_text(tree: HtmlElement, url: str | None, tables: bool = False,
-                 cascade: bool = True) -> str:
+                 cascade: bool = True, body_chars: int | None = None) -> str:
     """trafilatura's main-text extraction on an already pruned tree, as lines.
 
     trafilatura's fast mode skips its comparison with readability and jusText, a third of its
     time per page. That comparison only changes the result when the own extraction came out
     short (under trafilatura's minimum, or under half of what readability finds), so the full
-    cascade runs only when the fast text is short beside the page's own paragraph text
-    (wants_full_cascade).
+    cascade runs only when the fast text is short beside the page's own text, or came from
+    trafilatura's fallbacks rather than its main extractor (wants_full_cascade).
     """
+    _MAIN_TEXT.arm()
     text = _bare_extraction(tree, url, fast=True, tables=tables)
-    if cascade and wants_full_cascade(text, tree):
+    if cascade and wants_full_cascade(text, tree, _MAIN_TEXT.take(), body_chars):
         text = _bare_extraction(tree, url, fast=False, tables=tables)
     return text
 
@@ -247,17 +256,70 @@ def body_text_chars(tree: HtmlElement) -> int:
     return sum(len(text.strip()) for text in _BODY_TEXT(tree))
 
 
-def wants_full_cascade(fast_text: str, tree: HtmlElement) -> bool:
-    """Whether the fast text is short enough beside the page's prose for trafilatura's
-    comparison to change it: readability and jusText replace it only with twice its length.
+def wants_full_cascade(fast_text: str, tree: HtmlElement, main_chars: int | None = None,
+                       body_chars: int | None = None) -> bool:
+    """Whether trafilatura's comparison with readability and jusText could change the fast text.
 
-    Linked text is left out of the page's prose: both discount it, and menus and teaser cards
-    built of paragraphs inside links (a thousand of them on some pages) would otherwise send
-    a page with a correct fast text through the full cascade, several times its cost.
+    They replace it with twice its length, so it is measured against the page's prose (text in
+    paragraphs) and, for pages whose text sits in other elements, a smaller share of all the
+    body's text. Linked text is left out of both: readability and jusText discount it, and
+    menus and teaser cards built of paragraphs inside links (a thousand of them on some pages)
+    would otherwise send a page with a correct fast text through the full cascade, several
+    times its cost. And the comparison runs before trafilatura's fallbacks (its baseline, its
+    recall retry): when the fast text came mostly from them (`main_chars`, what its main
+    extractor found, is under half of it), the full cascade may settle on something else.
+    `body_chars` is body_text_chars(tree), when the caller has it already.
     """
-    return len(fast_text) < FULL_CASCADE_MIN_CHARS or len(fast_text) < FULL_CASCADE_SHARE * sum(
-        len(text) for text in _PROSE_TEXT(tree)
+    size = len(fast_text)
+    return (
+        size < FULL_CASCADE_MIN_CHARS
+        or (main_chars is not None and main_chars < FULL_CASCADE_MAIN_SHARE * size)
+        or size < FULL_CASCADE_SHARE * sum(len(text) for text in _PROSE_TEXT(tree))
+        or size < FULL_CASCADE_BODY_SHARE * (
+            body_text_chars(tree) if body_chars is None else body_chars)
     )
+
+
+class _MainTextProbe:
+    """The length of the text trafilatura's main extractor found in one extraction.
+
+    trafilatura's result does not say whether its main extractor or a fallback produced it;
+    its function `extract_content` (the main extractor, looked up by trafilatura.core at each
+    call) is wrapped to record it. Armed before a fast extraction, it records the first call
+    only: the recall retry calls the main extractor again. Other callers of trafilatura in the
+    process (the bench's reference extraction) pass through unrecorded.
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.chars: int | None = None
+
+    def arm(self) -> None:
+        self.armed, self.chars = True, None
+
+    def take(self) -> int | None:
+        chars, self.armed, self.chars = self.chars, False, None
+        return chars
+
+    def record(self, text: str) -> None:
+        if self.armed:
+            self.armed, self.chars = False, len(text)
+
+
+_MAIN_TEXT = _MainTextProbe()
+_extract_content = getattr(trafilatura.core, "extract_content", None)
+
+
+def _recording_extract_content(cleaned_tree: HtmlElement, options: Extractor) -> tuple[Any, str]:
+    body, text = _extract_content(cleaned_tree, options)  # type: ignore[misc]
+    _MAIN_TEXT.record(text)
+    return body, text
+
+
+# Without the function (another trafilatura), the probe records nothing and the gate does
+# without it.
+if _extract_content is not None:
+    trafilatura.core.extract_content = _recording_extract_content
 
 
 def _bare_extraction(tree: HtmlElement, url: str | None, fast: bool, tables: bool) -> str:
