@@ -265,3 +265,29 @@ def test_a_local_worker_leaves_the_cluster_when_its_newsmill_run_is_killed(
         wait_until("the worker to sign off", lambda: not registered(postgres_url))
         pid = worker.pop()
         wait_until("the worker to exit", lambda: not Path(f"/proc/{pid}").exists())
+
+
+def test_a_leader_whose_connection_is_cut_stands_by_then_leads_again(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    source = {"feeds": ["http://127.0.0.1:9/feed.xml"], "schedule": "every 1h"}
+    config = write_config(tmp_path, {"s": source}, database=postgres_url)
+    terminate = text("SELECT pg_terminate_backend(l.pid) FROM pg_locks l"
+                     " JOIN pg_database d ON d.oid = l.database"
+                     " WHERE l.locktype = 'advisory' AND d.datname = current_database()")
+    with running_daemon(config, "--workers", "0") as daemon:
+        wait_until("it to lead", lambda: role(daemon) == "leader", daemon=daemon)
+        # The server ends the session holding the lock (a restart, a cut network would too).
+        engine = create_engine(postgres_url)
+        try:
+            with engine.begin() as connection:
+                cut = connection.execute(terminate).all()
+        finally:
+            engine.dispose()
+        assert len(cut) == 1
+        wait_until("it to stand by", lambda: role(daemon) == "standby", daemon=daemon)
+        wait_until("it to lead again", lambda: role(daemon) == "leader", daemon=daemon)
+        assert daemon.stop() == 0
+    assert [e["role"] for e in daemon.events("role")] == ["leader", "standby", "leader"]
