@@ -146,8 +146,7 @@ class ClusterDaemon:
             except Exception as exc:  # the database went away meanwhile: let another try
                 log.error("cannot schedule: %s; standing by", exc)
                 self._close_app()
-                self.leadership.step_down()
-                self._announce_standby()
+                self.leadership.step_down()  # which says so, through `changed`
         elif not leading and self._leading:
             self._stand_by("lost the lead")
         elif not leading:
