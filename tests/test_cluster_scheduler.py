@@ -291,3 +291,34 @@ def test_a_leader_whose_connection_is_cut_stands_by_then_leads_again(
         wait_until("it to lead again", lambda: role(daemon) == "leader", daemon=daemon)
         assert daemon.stop() == 0
     assert [e["role"] for e in daemon.events("role")] == ["leader", "standby", "leader"]
+
+
+def test_the_leader_alerts_on_runs_its_workers_did(tmp_path: Path, postgres_url: str) -> None:
+    from tests.receiver import Receiver
+
+    with NewsSite(fixtures=False) as site, Receiver() as receiver:
+        site.add_article(synthetic_article(1))
+        sources = {"live": feed_source(site, schedule="every 2s"),
+                   "dead": {"feeds": [f"http://127.0.0.1:{closed_port()}/feed.xml"], "schedule": "every 2s",
+                            "crawl": {"retries": 0}}}
+        alerts = [{"webhook": receiver.url("/news"), "on": ["articles"], "sources": ["live"]},
+                  {"webhook": receiver.url("/health"), "on": ["health"], "sources": ["dead"]}]
+        config = write_config(tmp_path, sources, database=postgres_url,
+                              extra={"daemon": {"grace_period": 2}, "alerts": alerts})
+
+        def posted(path: str) -> list[Any]:
+            return receiver.received(path)
+
+        def titles() -> list[str]:
+            return [a["title"] for body in posted("/news") for a in body["articles"]]
+
+        with running_daemon(config) as daemon:
+            wait_until("the first article posted", lambda: len(titles()) == 1, daemon=daemon)
+            site.add_article(synthetic_article(2))
+            wait_until("the second article posted", lambda: len(titles()) == 2, daemon=daemon)
+            wait_until("the dead source's health posted", lambda: posted("/health"), daemon=daemon)
+            ok = len(finished(config, "live", "ok"))
+            wait_until("more runs", lambda: len(finished(config, "live", "ok")) > ok + 2, daemon=daemon)
+            assert daemon.stop() == 0
+    assert len(titles()) == len(set(titles())) == 2, "each new article posted once"
+    assert [(b["source"], b["status"]) for b in posted("/health")] == [("dead", "failing")]
