@@ -232,11 +232,12 @@ def test_sighup_in_a_cluster_schedules_a_new_source_and_a_broken_config_changes_
                                  daemon=daemon)
             assert "first" in refused[0]["message"] and "schedule" in refused[0]["message"]
             assert len(daemon.events("worker_started")) == 1, "the workers kept"
-            # Still scheduled as before. (Today a worker's crawl reads the config file again, so
-            # the crawls themselves fail on the broken file until it is mended.)
+            # Still scheduled, and crawled, as before.
             queued = len(daemon.events("run_queued", "first"))
-            wait_until("the first source to go on being queued",
-                       lambda: len(daemon.events("run_queued", "first")) > queued + 1, daemon=daemon)
+            done = len(finished(config, "first", "ok"))
+            wait_until("the first source to go on under the old config",
+                       lambda: len(daemon.events("run_queued", "first")) > queued + 1
+                       and len(finished(config, "first", "ok")) > done + 1, daemon=daemon)
 
             document = yaml.safe_load(good)
             document["sources"]["second"] = feed_source(site, schedule="every 1h")
