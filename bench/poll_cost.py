@@ -155,6 +155,9 @@ def main() -> int:
     site.join()
 
     polls = args.sources * args.rounds
+    with open("/proc/self/status", encoding="ascii") as status:
+        rss = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print(f"peak RSS of the worker (this process, its extraction pool aside): {int(rss) // 1024} MiB")
     print(f"{polls} polls that found nothing new ({results}): "
           f"{clock['cpu'] / polls * 1000:.1f} ms CPU a poll, {polls / clock['wall']:.0f} polls/s "
           f"(wall {clock['wall']:.1f} s, load {os.getloadavg()[0]:.1f})")

@@ -11,7 +11,8 @@ nothing in a worker:
   settings to list.
 - It reads the signature of every middleware method (inspect.signature) to warn about a
   deprecated `spider` argument; its key is a bound method, new for every crawl, so nothing is
-  cached. A function's signature does not change: the answer is kept per function.
+  cached. A class's method does not change its signature: the answer is kept per method of a
+  class, never for other callables (they can be closures holding a whole crawl).
 
 Both reach into Scrapy's modules; `install` changes nothing where a name it expects is gone
 (a Scrapy upgrade) and says so in the return value, which tests/test_crawlstart.py checks
@@ -59,20 +60,21 @@ def _nothing_overridden(settings: object) -> tuple[()]:
 
 
 def _cached_per_function(check: Callable[[Callable[..., Any], str], bool]) -> Callable[..., bool]:
-    @functools.lru_cache(maxsize=4096)
-    def cached(function: Callable[..., Any], bound: bool, arg_name: str) -> bool:
+    @functools.lru_cache(maxsize=1024)
+    def cached(function: Callable[..., Any], arg_name: str) -> bool:
         # A bound method of `function` has the same parameters, less the first.
-        return check(function.__get__(object()) if bound else function, arg_name)
+        return check(function.__get__(object()), arg_name)
 
     @functools.wraps(check)
     def argument_is_required(func: Callable[..., Any], arg_name: str) -> bool:
         function = getattr(func, "__func__", None)
         if function is None or getattr(func, "__self__", None) is None:
-            try:
-                return cached(func, False, arg_name)
-            except TypeError:  # not hashable: a callable object of some kind
-                return check(func, arg_name)
-        return cached(function, True, arg_name)
+            # Not a bound method: possibly a closure made for this one call (Scrapy's stats
+            # collector wraps its methods anew at every access), which a cache would keep
+            # alive, and with it the crawl it holds.
+            return check(func, arg_name)
+        # A bound method's function is its class's: as many as there are classes.
+        return cached(function, arg_name)
 
     return argument_is_required
 

@@ -70,25 +70,36 @@ def test_at_info_the_log_lines_stay_as_scrapy_makes_them() -> None:
     ]
 
 
-def test_an_unhashable_callable_is_checked_each_time_and_a_function_once() -> None:
+def test_only_methods_of_classes_are_cached_never_a_callable_that_could_hold_a_crawl() -> None:
+    import gc
+    import weakref
+
     from crawler.crawlstart import _cached_per_function
 
-    calls: list[object] = []
+    calls: list[str] = []
 
     def check(func: object, name: str) -> bool:
-        calls.append(func)
+        calls.append(getattr(func, "__name__", "?"))
         return True
 
-    class Unhashable:
-        __hash__ = None  # type: ignore[assignment]
+    class Stats:
+        def open_spider(self, spider: object) -> None: ...
 
-        def __call__(self, spider: object) -> None: ...
+    class Crawl:  # what a closure made per crawl would hold
+        pass
 
-    def function(spider: object) -> None: ...
+    def wrapped_per_access(crawl: Crawl) -> object:
+        def open_spider(spider: object) -> None: ...
+        open_spider.crawl = crawl  # type: ignore[attr-defined]
+        return open_spider
 
     cached = _cached_per_function(check)
-    unhashable = Unhashable()
-    assert cached(unhashable, "spider") and cached(unhashable, "spider")
-    assert calls == [unhashable, unhashable]
-    assert cached(function, "spider") and cached(function, "spider")
-    assert calls[2:] == [function]
+    assert cached(Stats().open_spider, "spider") and cached(Stats().open_spider, "spider")
+    assert calls == ["open_spider"], "a method of a class is checked once"
+    crawl = Crawl()
+    gone = weakref.ref(crawl)
+    assert cached(wrapped_per_access(crawl), "spider")
+    del crawl
+    gc.collect()
+    assert gone() is None, "the check kept a closure, and the crawl it holds, alive"
+    assert len(calls) == 2
