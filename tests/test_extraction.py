@@ -383,6 +383,34 @@ def test_clean_lines_keeps_a_sentence_that_starts_with_by() -> None:
     assert clean_lines("\n".join([line, BODY[0]]), set(), [], []) == [line, BODY[0]]
 
 
+
+@pytest.mark.parametrize("closing", [
+    ["© 2024 Millbrook Gazette Media Group"],
+    ["Copyright 2024 The Associated Press. All rights reserved."],
+    ["Mehr Themen:"],
+    ["Lue seuraavaksi:"],
+    ["Quellen:", "Copyright: Gazette photo desk"],
+])
+def test_clean_lines_drops_closing_copyright_notices_and_dangling_labels(closing: list[str]) -> None:
+    assert clean_lines("\n".join([*BODY[:2], *closing]), set(), [], []) == BODY[:2]
+
+
+def test_clean_lines_keeps_closing_lines_that_are_text() -> None:
+    closing = [
+        # A colon ending a sentence of more than a few words introduces what follows in the body.
+        "The full report from the council can be found here:",
+        # Copyright as the topic of a paragraph, not a notice (over the notice length).
+        "The dispute turned on copyright: " + "the band argued that the sample was theirs, " * 9
+        + "and the court agreed.",
+    ]
+    for line in closing:
+        assert clean_lines("\n".join([BODY[0], line]), set(), [], []) == [BODY[0], line]
+    # Mid-text, a label and a notice stay: only the closing lines are furniture.
+    lines = [BODY[0], "Quellen:", "© Gazette", BODY[1]]
+    assert clean_lines("\n".join(lines), set(), [], []) == lines
+    # A text that is nothing but such a line is left to the emptiness checks downstream.
+    assert clean_lines("© Gazette", set(), [], []) == ["© Gazette"]
+
 # --- metadata ------------------------------------------------------------------------------------
 
 

@@ -104,6 +104,14 @@ DATE_LINE = re.compile(
     re.I,
 )
 BIO_VERB = r"(?:is|was|has|covers|writes|reports|joined|can be reached)\b"
+# Closing lines that are site furniture in any language, told by form rather than words: a
+# copyright notice (the sign, or the word most sites use in every language), short enough to be
+# a notice and not a paragraph about copyright; and a label of a few words ending in a colon
+# with nothing after it ("Mehr Themen:", "Lue seuraavaksi:", "Quellen:"): it announced a list
+# or box that pruning or trafilatura already removed.
+COPYRIGHT = re.compile(r"©|\bcopyright\b", re.I)
+COPYRIGHT_LINE_MAX = 400
+DANGLING_LABEL_WORDS = 3
 
 
 def normalise(text: str) -> str:
@@ -370,9 +378,18 @@ def clean_lines(
     surnames = {a.split()[-1] for a in authors if a.split()}
     bio_keys = [normalise(b) for b in bios if len(b) > 40]
     # An author bio closes the article; one mid-text is more likely a profile's own sentence.
-    while lines and _is_bio(lines[-1], surnames, bio_keys):
+    # So do copyright notices and dangling labels, in any order with the bio.
+    while lines and (_is_bio(lines[-1], surnames, bio_keys)
+                     or (len(lines) > 1 and _is_closing_furniture(lines[-1]))):
         lines.pop()
     return lines
+
+
+def _is_closing_furniture(line: str) -> bool:
+    """A copyright notice, or a label of a few words ending in a colon (see COPYRIGHT)."""
+    if line.endswith(":") and len(line.split()) <= DANGLING_LABEL_WORDS:
+        return True
+    return len(line) < COPYRIGHT_LINE_MAX and COPYRIGHT.search(line) is not None
 
 
 def _names_only(byline: str) -> bool:
