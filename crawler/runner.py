@@ -169,7 +169,9 @@ def _crawl(
     for source in sources:
         crawler = process.create_crawler(NewsSpider)
         crawlers.append((source.name, crawler))
-        process.crawl(crawler, source=source, config=config)
+        # A backfill part crawls a whole sitemap: the source's max_runtime is for its polls.
+        limits = {} if "NEWSMILL_BACKFILL_PART" in overrides else runtime_limits(source)
+        process.crawl(crawler, source=source, config=config, run_settings=limits)
     startup.end()
     process.start()
     return [CrawlResult.from_crawler(name, crawler) for name, crawler in crawlers]
@@ -185,6 +187,15 @@ def quiet_scrapy(log_level: str) -> None:
 # Seconds past max_runtime at which a run's downloads time out (crawler.deadline): after
 # Scrapy's own close at max_runtime (CLOSESPIDER_TIMEOUT), so the run is recorded "timeout".
 DEADLINE_MARGIN = 1.0
+
+
+def runtime_limits(source: SourceConfig) -> dict[str, Any]:
+    """The settings that stop a crawl of `source` starting now at its max_runtime: Scrapy's
+    gentle close, and a deadline that ends what that close waits for."""
+    if not source.max_runtime:
+        return {}
+    limit = source.max_runtime.total_seconds()
+    return {"CLOSESPIDER_TIMEOUT": limit, "NEWSMILL_RUN_DEADLINE": time.monotonic() + limit + DEADLINE_MARGIN}
 
 
 class CrawlHost:
@@ -251,12 +262,8 @@ class CrawlHost:
             "NEWSMILL_RUN_ID": run_id,
             "NEWSMILL_TRIGGER": trigger,
             "NEWSMILL_SOURCE_LOCKED": True,
+            **runtime_limits(source),
         }
-        if source.max_runtime:
-            limit = source.max_runtime.total_seconds()
-            # Scrapy's gentle close at max_runtime; the deadline ends what that close waits for.
-            run_settings["CLOSESPIDER_TIMEOUT"] = limit
-            run_settings["NEWSMILL_RUN_DEADLINE"] = time.monotonic() + limit + DEADLINE_MARGIN
         crawler = Crawler(NewsSpider, self.settings)
         self.crawlers[run_id] = crawler
         started = time.monotonic()

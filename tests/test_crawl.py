@@ -381,6 +381,21 @@ def test_unreachable_source_exits_1_and_stores_nothing(tmp_path: Path) -> None:
     assert export_records(config) == []
 
 
+def test_a_one_off_crawl_of_a_hung_source_stops_at_its_max_runtime(tmp_path: Path) -> None:
+    from tests.daemontools import Silent, runs
+
+    silent = Silent()  # takes the connection, never answers: only max_runtime ends the crawl
+    try:
+        config = write_config(tmp_path, {"hung": {"feeds": [silent.url + "feed.xml"], "max_runtime": "2s"}},
+                              crawl={"retries": 0, "timeout": 600, "obey_robots": False})
+        result = run_newsmill("crawl", "hung", config=config)
+    finally:
+        silent.close()
+    assert result.returncode == 1, describe(result)
+    assert parse_summary(result.stdout)["hung"]["status"] == "timeout", result.stdout
+    assert [r["status"] for r in runs(config, "hung")] == ["timeout"]
+
+
 CONFIG_ERRORS: dict[str, tuple[dict[str, Any], str]] = {
     "unknown key": ({"feedz": ["/feed.xml"]}, "feedz"),
     "bad regex": ({"articles": ["/(\\d{4}/[unclosed"]}, "articles"),
