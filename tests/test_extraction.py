@@ -395,6 +395,19 @@ def test_clean_lines_drops_closing_copyright_notices_and_dangling_labels(closing
     assert clean_lines("\n".join([*BODY[:2], *closing]), set(), [], []) == BODY[:2]
 
 
+
+@pytest.mark.parametrize("dateline", ["23.10.2018", "1. 2. 2024, 14:30 Uhr", "03.01.24 09:15"])
+def test_clean_lines_drops_a_leading_day_month_year_dateline(dateline: str) -> None:
+    assert clean_lines("\n".join([dateline, *BODY[:2]]), set(), [], []) == BODY[:2]
+
+
+def test_clean_lines_drops_a_picture_credit_opening_with_the_copyright_sign() -> None:
+    raw = "\n".join([BODY[0], "© Oli Scarff/Getty Images", BODY[1]])
+    assert clean_lines(raw, set(), [], []) == BODY[:2]
+    # A sentence that only mentions the sign is text.
+    line = "The logo, a © inside a circle, was registered by the council in 1998 after a long dispute."
+    assert clean_lines("\n".join([BODY[0], line, BODY[1]]), set(), [], []) == [BODY[0], line, BODY[1]]
+
 def test_clean_lines_keeps_closing_lines_that_are_text() -> None:
     closing = [
         # A colon ending a sentence of more than a few words introduces what follows in the body.
@@ -406,10 +419,10 @@ def test_clean_lines_keeps_closing_lines_that_are_text() -> None:
     for line in closing:
         assert clean_lines("\n".join([BODY[0], line]), set(), [], []) == [BODY[0], line]
     # Mid-text, a label and a notice stay: only the closing lines are furniture.
-    lines = [BODY[0], "Quellen:", "© Gazette", BODY[1]]
+    lines = [BODY[0], "Quellen:", "Copyright 2024 Gazette", BODY[1]]
     assert clean_lines("\n".join(lines), set(), [], []) == lines
     # A text that is nothing but such a line is left to the emptiness checks downstream.
-    assert clean_lines("© Gazette", set(), [], []) == ["© Gazette"]
+    assert clean_lines("Copyright 2024 Gazette", set(), [], []) == ["Copyright 2024 Gazette"]
 
 # --- metadata ------------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ MONTHS = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?")
 DATE_LINE = re.compile(
     r"^\s*(?:(?:published|updated|posted|last updated|first published)\s*(?:on|at)?\s*:?\s*)?"
     r"(?:\w+day,?\s*)?(?:" + MONTHS + r"\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+" + MONTHS + r",?\s+\d{4}"
-    r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4})[\s,]*(?:(?:at\s+)?\d{1,2}[:.]\d{2}\s*"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}\.\s?\d{1,2}\.\s?\d{2,4})[\s,]*(?:(?:at\s+)?\d{1,2}[:.]\d{2}\s*"
     r"(?:[ap]\.?m\.?)?\s*(?:[A-Z]{2,4}|GMT[+-]?\d*|UTC)?)?\s*$",
     re.I,
 )
@@ -111,6 +111,8 @@ BIO_VERB = r"(?:is|was|has|covers|writes|reports|joined|can be reached)\b"
 # or box that pruning or trafilatura already removed.
 COPYRIGHT = re.compile(r"©|\bcopyright\b", re.I)
 COPYRIGHT_LINE_MAX = 400
+# Anywhere in the text, a short line opening with the sign is a picture's credit.
+SIGN_CREDIT_MAX = 150
 DANGLING_LABEL_WORDS = 3
 
 
@@ -374,7 +376,8 @@ def clean_lines(
     lines = lines[start:]
     lines = [line for line in lines
              if not (PROMO_LINE.match(line) and len(line) < 160)
-             and not CREDIT_LINE.match(line)]
+             and not CREDIT_LINE.match(line)
+             and not (line.startswith("©") and len(line) < SIGN_CREDIT_MAX)]
     surnames = {a.split()[-1] for a in authors if a.split()}
     bio_keys = [normalise(b) for b in bios if len(b) > 40]
     # An author bio closes the article; one mid-text is more likely a profile's own sentence.
