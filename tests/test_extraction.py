@@ -401,6 +401,16 @@ def test_clean_lines_drops_a_leading_day_month_year_dateline(dateline: str) -> N
     assert clean_lines("\n".join([dateline, *BODY[:2]]), set(), [], []) == BODY[:2]
 
 
+
+def test_clean_lines_drops_a_leading_line_of_fields_one_of_them_a_date() -> None:
+    meta = "January 13, 2020 at 08:45 AM | categories: Council, Bridges | View Comments"
+    assert clean_lines("\n".join([meta, *BODY[:2]]), set(), [], []) == BODY[:2]
+    # Fields without a date are no dateline; mid-text, a dated line of fields stays.
+    table = "Votes | five to two"
+    assert clean_lines("\n".join([table, BODY[0]]), set(), [], []) == [table, BODY[0]]
+    lines = [BODY[0], "2021-10-16 | Vote", BODY[1]]
+    assert clean_lines("\n".join(lines), set(), [], []) == lines
+
 def test_clean_lines_drops_a_picture_credit_opening_with_the_copyright_sign() -> None:
     raw = "\n".join([BODY[0], "© Oli Scarff/Getty Images", BODY[1]])
     assert clean_lines(raw, set(), [], []) == BODY[:2]

@@ -114,6 +114,7 @@ COPYRIGHT_LINE_MAX = 400
 # Anywhere in the text, a short line opening with the sign is a picture's credit.
 SIGN_CREDIT_MAX = 150
 DANGLING_LABEL_WORDS = 3
+META_LINE_MAX = 150  # a leading line of "|"-separated fields, one of them a date
 
 
 def normalise(text: str) -> str:
@@ -368,7 +369,7 @@ def clean_lines(
     while start < min(len(lines), 6):
         line = lines[start]
         key = normalise(line.removeprefix("- "))
-        if (key in title_keys or key in author_keys or DATE_LINE.match(line)
+        if (key in title_keys or key in author_keys or DATE_LINE.match(line) or _dated_meta(line)
                 or (BYLINE_LINE.match(line) and _names_only(line))):
             start += 1
             continue
@@ -386,6 +387,12 @@ def clean_lines(
                      or (len(lines) > 1 and _is_closing_furniture(lines[-1]))):
         lines.pop()
     return lines
+
+
+def _dated_meta(line: str) -> bool:
+    """A short line of fields split by "|", one a date ("2021-10-16 | Category | 3 comments")."""
+    return (len(line) < META_LINE_MAX and "|" in line
+            and any(DATE_LINE.match(field) for field in line.split("|")))
 
 
 def _is_closing_furniture(line: str) -> bool:
