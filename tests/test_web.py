@@ -235,9 +235,12 @@ def test_sources_page_lists_each_source_with_a_chart_and_its_runs(served: Served
     assert served.get("/sources/nowhere").status == 404
 
 
-def test_runs_page_lists_the_runs(served: Served) -> None:
+def test_runs_page_lists_the_runs_and_the_worker_that_ran_each(served: Served) -> None:
     page = served.get("/runs").text
     assert page.count('<span class="status ok">ok</span>') >= 2
+    workers = {run["worker"] for run in served.get("/api/runs").json()["runs"]}
+    assert workers and all(workers), workers  # host:pid of the crawl that ran it
+    assert all(f"<td>{worker}</td>" in page for worker in workers), page
 
 
 def test_every_asset_comes_from_the_app_and_no_script_runs(served: Served) -> None:
