@@ -42,19 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from daemon_scale import prose
+from proctree import machine_busy, tree_cpu
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CLOCK = os.sysconf("SC_CLK_TCK")
-WORDS = [hashlib.sha1(str(n).encode()).hexdigest()[:7] for n in range(4000)]
 ARTICLES = r"/\d{4}/\d{2}/\d{2}/[^/]+\.html$"
-
-
-def prose(key: str) -> str:
-    rng = random.Random(key)
-    return "".join("<p>" + " ".join(rng.choice(WORDS) for _ in range(40)) + ".</p>" for _ in range(5))
 
 
 class Sites:
@@ -117,7 +112,7 @@ class Sites:
         if path.endswith(".html"):
             page = (
                 f"<html><head><title>{path}</title></head><body><article><h1>Story {path}</h1>"
-                f"{prose(host + path)}</article></body></html>"
+                f"{prose(host + path, 5)}</article></body></html>"
             )
             return 200, page.encode(), "text/html; charset=utf-8"
         if path.endswith("/feed.xml"):
@@ -169,44 +164,10 @@ class Sites:
             server.server_close()
 
 
-def tree(root: int) -> list[int]:
-    """root and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 def workers_cpu(roots: list[int]) -> float:
     """CPU-seconds of the workers' trees (worker, crawl process, extraction pool, parts' children
     they have reaped); PostgreSQL's backends are not in it."""
-    total = 0
-    for pid in (p for root in roots for p in tree(root)):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return total / CLOCK
-
-
-def machine_busy() -> tuple[float, float]:
-    with open("/proc/stat", encoding="ascii") as f:
-        values = [int(x) for x in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / CLOCK, sum(values) / CLOCK
+    return sum(tree_cpu(root) for root in roots)
 
 
 def newsmill(config: Path, *args: str) -> None:
