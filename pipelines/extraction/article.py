@@ -36,6 +36,7 @@ from pipelines.extraction.metadata import (
     fill_from_trafilatura,
     read_metadata,
 )
+from pipelines.extraction.standfirst import standfirst
 
 __all__ = ["ARTICLE_TYPES", "MIN_ARTICLE_CHARS", "Extracted", "extract_article"]
 
@@ -102,6 +103,9 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
         raw = _unless_unpruned_is_longer(raw, html, url, tables)
     lines = clean_lines(raw, meta.title_variants, meta.authors, meta.author_bios)
     lines = _prefer_jsonld_when_richer(lines, meta)
+    lead = standfirst(tree, meta.description, meta.title_variants, normalise(" ".join(lines)))
+    if lead is not None:
+        lines.insert(0, lead)
     text = "\n".join(lines)
     return Extracted(
         text=text,
