@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipelines.extraction.article import extract_article, parse_html
 from pipelines.extraction.body import normalise
-from pipelines.extraction.standfirst import standfirst
+from pipelines.extraction.standfirst import lone_prose_before_body, standfirst
 
 URL = "https://news.example.org/2024/03/01/harbour-ferry.html"
 HEADLINE = "Harbour Ferry Returns After Two Winters in Dry Dock"
@@ -90,6 +90,34 @@ def test_a_short_description_names_no_standfirst() -> None:
     assert standfirst(tree, "The ferry is back", {HEADLINE}, "") is None
 
 
-def test_no_description_leaves_the_text_as_extracted() -> None:
-    html = page().replace('<meta property="og:description"', '<meta property="og:x"')
-    assert STANDFIRST not in extract_article(html, URL).text
+# --- without a description that names it: the one block of prose between headline and body ----
+
+NO_DESCRIPTION = {"description": "Ferry times, tides and news from Eastport, every day since 1888"}
+
+
+def test_the_lone_paragraph_between_headline_and_body_opens_the_text() -> None:
+    text = extract_article(page(**NO_DESCRIPTION), URL).text
+    assert text.splitlines() == [STANDFIRST, *BODY]
+
+
+def test_two_paragraphs_between_headline_and_body_are_not_a_standfirst() -> None:
+    teaser = ("Also this week: the harbour trust's accounts, a new timetable for the bus to the "
+              "station, and the winners of the school's spring art competition.")
+    html = page(**NO_DESCRIPTION).replace('<span class="byline">', f"<p>{teaser}</p><span>")
+    text = extract_article(html, URL).text
+    assert STANDFIRST not in text and teaser not in text
+    assert text.splitlines() == BODY
+
+
+def test_a_linked_teaser_between_headline_and_body_is_not_a_standfirst() -> None:
+    html = page(**NO_DESCRIPTION).replace(f"<p>{STANDFIRST}</p>",
+                                          f'<p><a href="/ferry">{STANDFIRST}</a></p>')
+    tree = parse_html(html)
+    assert tree is not None
+    assert lone_prose_before_body(tree, BODY[0], normalise(" ".join(BODY))) is None
+
+
+def test_a_walk_that_never_reaches_the_body_takes_nothing() -> None:
+    tree = parse_html(page(**NO_DESCRIPTION))
+    assert tree is not None
+    assert lone_prose_before_body(tree, "A first line found nowhere on the page", "") is None

@@ -36,7 +36,7 @@ from pipelines.extraction.metadata import (
     fill_from_trafilatura,
     read_metadata,
 )
-from pipelines.extraction.standfirst import standfirst
+from pipelines.extraction.standfirst import lone_prose_before_body, standfirst
 
 __all__ = ["ARTICLE_TYPES", "MIN_ARTICLE_CHARS", "Extracted", "extract_article"]
 
@@ -103,9 +103,13 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
         raw = _unless_unpruned_is_longer(raw, html, url, tables)
     lines = clean_lines(raw, meta.title_variants, meta.authors, meta.author_bios)
     lines = _prefer_jsonld_when_richer(lines, meta)
-    lead = standfirst(tree, meta.description, meta.title_variants, normalise(" ".join(lines)))
-    if lead is not None:
-        lines.insert(0, lead)
+    if lines:
+        text_key = normalise(" ".join(lines))
+        lead = standfirst(tree, meta.description, meta.title_variants, text_key)
+        if lead is None:
+            lead = lone_prose_before_body(tree, lines[0], text_key)
+        if lead is not None:
+            lines.insert(0, lead)
     text = "\n".join(lines)
     return Extracted(
         text=text,

@@ -1,5 +1,5 @@
 """The standfirst: the paragraph under the headline that sums an article up, found by what the
-page's own description says.
+page's own description says, or by where it stands.
 
 Pages set their standfirst (lead, teaser, "chapo", excerpt) apart from the body, in the article's
 header beside the headline, and trafilatura settles on the body's container without it. Readers
@@ -9,6 +9,11 @@ pages, the standfirst word for word, or its first words cut short. So the elemen
 begins with the description's first words, after the headline, is the standfirst; when the
 extracted text does not already hold it, it goes in front. No class names are read: CMSs call
 the box anything ("teaser-text", "article-intro", "entry-excerpt", "ts-intro", "chapo").
+
+A page whose description says something else (or nothing) gets a second look: the one paragraph
+of prose standing alone between the headline and the start of the extracted text is its
+standfirst. Bylines, dates, share buttons and reading times are short; a lead picture's caption
+has gone with its figure; several paragraphs there are teasers or a summary box, not a lead.
 
 Measured in bench/EXTRACTION.md (issue 21, fourth round).
 """
@@ -33,6 +38,17 @@ TITLE_SHARE = 0.5
 _TAGS = frozenset({"p", "div", "h2", "h3", "span", "strong", "section", "header", "em", "b"})
 # ...and the elements its first words may sit in: those, links, list items, italics, fonts.
 _OPENING_TAGS = ("h1", *_TAGS, "a", "li", "i", "font")
+# Between headline and body: a block of prose is this long at least, ends like a sentence, and
+# is no more than this share link text. Longer than any standfirst, it is the article itself.
+PROSE_MIN_CHARS = 100
+PROSE_MAX_CHARS = 1500
+PROSE_LINK_SHARE = 0.3
+SENTENCE_ENDS = (".", "!", "?", '"', "\u201c", "\u201d", "\u00bb", ")")
+# The body's first line is recognised by its first characters, normalised.
+ANCHOR_CHARS = 60
+_BLOCK_TAGS = ("p", "div", "h2", "h3", "section", "header", "li", "span", "strong")
+_NESTED_BLOCKS = frozenset({"p", "div", "h2", "h3", "section", "header", "li", "ul", "ol",
+                            "table"})
 
 
 def standfirst(tree: HtmlElement, description: str | None, titles: set[str],
@@ -94,3 +110,47 @@ def _lead_from(element: HtmlElement, probe: str, limit: int) -> str | None:
             return None
         node = node.getparent()
     return None
+
+
+def lone_prose_before_body(tree: HtmlElement, first_line: str, text_key: str) -> str | None:
+    """The one paragraph of prose between the page's <h1> and the extracted text's first line,
+    when there is exactly one; else None.
+
+    `text_key` is the extracted text, normalised: a block found in it is the body already. When
+    the walk never reaches the body (its first line sits in markup not walked here), nothing is
+    taken: the stretch after the headline may then be the whole page."""
+    h1 = tree.find(".//h1")
+    anchor = normalise(first_line)[:ANCHOR_CHARS]
+    if h1 is None or not anchor:
+        return None
+    headline = set(h1.iter())
+    after_h1 = False
+    found: list[str] = []
+    for element in tree.iter("h1", *_BLOCK_TAGS):
+        if element is h1:
+            after_h1 = True
+            continue
+        own = element.text
+        # A wrapper's own text is blank: skipped before its (whole-page) text is read.
+        if not after_h1 or element in headline or not own or own.isspace():
+            continue
+        content = " ".join(element.text_content().split())
+        key = normalise(content)
+        if key.startswith(anchor) or (len(key) > ANCHOR_CHARS // 2 and key in text_key):
+            return found[0] if len(found) == 1 else None
+        if _is_prose(element, content):
+            found.append(content)
+            if len(found) > 1:
+                return None
+    return None
+
+
+def _is_prose(element: HtmlElement, content: str) -> bool:
+    if not PROSE_MIN_CHARS <= len(content) <= PROSE_MAX_CHARS:
+        return False
+    if not content.endswith(SENTENCE_ENDS):
+        return False
+    if any(child.tag in _NESTED_BLOCKS for child in element.iterdescendants()):
+        return False
+    linked = sum(len(" ".join(link.text_content().split())) for link in element.iter("a"))
+    return linked <= PROSE_LINK_SHARE * len(content)
