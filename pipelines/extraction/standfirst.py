@@ -38,8 +38,8 @@ TITLE_SHARE = 0.5
 _TAGS = frozenset({"p", "div", "h2", "h3", "span", "strong", "section", "header", "em", "b"})
 # ...and the elements its first words may sit in: those, links, list items, italics, fonts.
 _OPENING_TAGS = ("h1", *_TAGS, "a", "li", "i", "font")
-# Between headline and body: a block of prose is this long at least, ends like a sentence, and
-# is no more than this share link text. Longer than any standfirst, it is the article itself.
+# Between headline and body, a block of prose is at least this long, ends like a sentence and
+# is at most this share link text; a block longer than the maximum is the article itself.
 PROSE_MIN_CHARS = 100
 PROSE_MAX_CHARS = 1500
 PROSE_LINK_SHARE = 0.3
