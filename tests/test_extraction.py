@@ -17,6 +17,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from bench.scoring import score_page, score_snippets, summarize, summarize_snippets
+from pipelines.extraction import body as body_module
 from pipelines.extraction.article import (
     Extracted,
     _unless_unpruned_is_longer,
@@ -25,13 +26,20 @@ from pipelines.extraction.article import (
 )
 from pipelines.extraction.body import (
     _MAIN_TEXT,
+    BodyChars,
     _bare_extraction,
+    body_text_chars,
     clean_lines,
     drop_scripts,
     prune_boilerplate,
     wants_full_cascade,
 )
-from pipelines.extraction.metadata import parse_datetime, read_metadata, split_authors
+from pipelines.extraction.metadata import (
+    may_name_author,
+    parse_datetime,
+    read_metadata,
+    split_authors,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "extraction"
 URL = "https://news.example.org/2024/03/01/council-vote.html"
@@ -246,6 +254,72 @@ def test_the_main_extractors_text_is_recorded_for_the_gate() -> None:
     # Unarmed, another extraction (the bench's reference one) records nothing.
     _bare_extraction(tree, URL, fast=True, tables=False)
     assert _MAIN_TEXT.take() is None
+
+
+def test_the_body_measure_agrees_with_its_count_and_counts_only_when_the_bound_cannot_decide(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Text in divs among deep indentation and links, so that the whole text (the bound) and
+    # the text outside links, stripped (the count), are far apart.
+    posts = "".join(f"<div>\n      {p}\n      <a href='/p'>  {p[:40]}  </a>\n    </div>\n"
+                    for p in BODY)
+    tree = parse_html(page(after=f"<section>{posts}</section>"))
+    assert tree is not None
+    exact = body_text_chars(tree)
+    bound = sum(len("".join(body.itertext())) for body in tree.iter("body"))
+    assert exact < bound
+    for length in (0, 499, int(0.3 * exact) - 1, int(0.3 * exact), int(0.3 * exact) + 1,
+                   int(0.3 * bound) - 1, int(0.3 * bound), 10 * bound):
+        assert BodyChars(tree).exceeds(length, 0.3) == (length < 0.3 * exact), length
+    counted: list[int] = []
+
+    def counting(tree: HtmlElement) -> int:
+        counted.append(1)
+        return exact
+
+    monkeypatch.setattr(body_module, "body_text_chars", counting)
+    measure = BodyChars(tree)
+    assert not measure.exceeds(0.3 * bound, 0.3)
+    assert not counted  # the bound decided
+    assert measure.exceeds(0.3 * exact - 1, 0.3)
+    assert measure.exceeds(0.2 * exact, 0.3) and not measure.exceeds(0.3 * exact, 0.3)
+    assert len(counted) == 1  # counted once, then kept
+
+
+AUTHOR_MARKUP = [
+    '<span class="byline">By Jane Doe</span>',
+    '<div class="c-AuthorName">Jane Doe</div>',
+    '<p id="authorBox">Jane Doe</p>',
+    '<a rel="author" href="/jane">Jane Doe</a>',
+    '<span itemprop="author name">Jane Doe</span>',
+    '<div data-testid="AuthorCard">Jane Doe</div>',
+    '<div data-component="Byline">Jane Doe</div>',
+    '<span class="writer">Jane Doe</span>',
+    '<div class="zuozhe">Jane Doe</div>',
+    "<author>Jane Doe</author>",
+    "<span><rel>me</rel>Jane Doe</span>",
+]
+
+
+@pytest.mark.parametrize("markup", AUTHOR_MARKUP)
+def test_a_page_with_author_markup_goes_to_trafilaturas_author_search(markup: str) -> None:
+    from trafilatura.metadata import extract_author
+
+    tree = parse_html(page(inside=markup))
+    assert tree is not None
+    assert may_name_author(tree)
+    # The markup is of the kind trafilatura's own search finds (all but the <rel> child, which
+    # it reads only as text 'me'), so the shortcut is not what finds it.
+    if "<rel>" not in markup:
+        assert extract_author(tree) == "Jane Doe"
+
+
+def test_a_page_without_author_markup_skips_trafilaturas_author_search() -> None:
+    from trafilatura.metadata import extract_author
+
+    tree = parse_html(page(inside='<div class="meta"><span class="date">1 March</span></div>'))
+    assert tree is not None
+    assert not may_name_author(tree)
+    assert extract_author(tree) is None
 
 
 def test_scripts_and_styles_go_before_extraction_but_json_ld_stays() -> None:

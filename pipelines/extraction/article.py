@@ -20,8 +20,8 @@ from trafilatura.utils import (
 )
 
 from pipelines.extraction.body import (
+    BodyChars,
     body_from_jsonld,
-    body_text_chars,
     clean_lines,
     drop_scripts,
     extract_text,
@@ -97,9 +97,9 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
     tables = not meta.marked_news
     prune_boilerplate(tree)
     # The body's text outside links: the full-cascade gate and the pruning guard both read it.
-    body_chars = body_text_chars(tree)
+    body_chars = BodyChars(tree)
     raw = _extract(tree, url, tables, body_chars=body_chars)
-    if not meta.marked_news and len(raw) < PRUNED_TEXT_SHARE * body_chars:
+    if not meta.marked_news and body_chars.exceeds(len(raw), PRUNED_TEXT_SHARE):
         raw = _unless_unpruned_is_longer(raw, html, url, tables)
     lines = clean_lines(raw, meta.title_variants, meta.authors, meta.author_bios)
     lines = _prefer_jsonld_when_richer(lines, meta)
@@ -127,7 +127,7 @@ def extract_article(html: str | bytes, url: str | None = None) -> Extracted:
 
 
 def _extract(tree: HtmlElement, url: str | None, tables: bool, cascade: bool = True,
-             body_chars: int | None = None) -> str:
+             body_chars: BodyChars | None = None) -> str:
     try:
         return extract_text(tree, url, tables, cascade, body_chars)
     except (ValueError, TypeError, RecursionError, etree.LxmlError):

@@ -72,6 +72,8 @@ _PROSE_TEXT = etree.XPath("//p//text()[not(ancestor::a)]", smart_strings=False)
 # text nodes without a link among their ancestors.
 _BODY_TEXT = etree.XPath("//body//text()", smart_strings=False)
 _LINK_TEXT = etree.XPath("//body//a//text()", smart_strings=False)
+_BODIES = etree.XPath("//body")
+_STRING = etree.XPath("string()", smart_strings=False)
 LINK_SHARE = 0.7  # a paragraph whose text is mostly link text is a teaser, not prose
 GUARD_SHARE = 0.3  # never remove a box holding more than this share of the paragraph text
 # When the fast extraction is shorter than any of these, trafilatura's full cascade runs too.
@@ -250,7 +252,7 @@ def prune_boilerplate(tree: HtmlElement) -> None:
 
 
 def extract_text(tree: HtmlElement, url: str | None, tables: bool = False,
-                 cascade: bool = True, body_chars: int | None = None) -> str:
+                 cascade: bool = True, body_chars: BodyChars | None = None) -> str:
     """trafilatura's main-text extraction on an already pruned tree, as lines.
 
     trafilatura's fast mode skips its comparison with readability and jusText, a third of its
@@ -268,12 +270,39 @@ def extract_text(tree: HtmlElement, url: str | None, tables: bool = False,
 
 def body_text_chars(tree: HtmlElement) -> int:
     """How much text the page's body holds outside links, whatever elements hold it."""
-    return (sum(len(text.strip()) for text in _BODY_TEXT(tree))
-            - sum(len(text.strip()) for text in _LINK_TEXT(tree)))
+    # map() over the C methods: the same sums as generator expressions, at half the cost.
+    return (sum(map(len, map(str.strip, _BODY_TEXT(tree))))
+            - sum(map(len, map(str.strip, _LINK_TEXT(tree)))))
+
+
+class BodyChars:
+    """body_text_chars(tree), counted at most once and only when a decision needs it.
+
+    The full-cascade gate and the pruning guard both compare a text's length with a share of
+    it. The body's text in all, whitespace included, is at least as long and is had without
+    a Python step per text node: a text at least that share of it is decided without the count.
+    """
+
+    def __init__(self, tree: HtmlElement) -> None:
+        self._tree = tree
+        self._chars: int | None = None
+        self._bound: int | None = None
+
+    def exceeds(self, length: float, share: float) -> bool:
+        """Whether `length` is under `share` of the body's text outside links."""
+        if self._chars is None:
+            if self._bound is None:
+                # Every text node of _BODY_TEXT is in the string value of its <body> (nested
+                # bodies, which the HTML parser never makes, would only be counted twice).
+                self._bound = sum(len(_STRING(body)) for body in _BODIES(self._tree))
+            if length >= share * self._bound:
+                return False
+            self._chars = body_text_chars(self._tree)
+        return length < share * self._chars
 
 
 def wants_full_cascade(fast_text: str, tree: HtmlElement, main_chars: int | None = None,
-                       body_chars: int | None = None) -> bool:
+                       body_chars: BodyChars | None = None) -> bool:
     """Whether trafilatura's comparison with readability and jusText could change the fast text.
 
     They replace it with twice its length, so it is measured against the page's prose (text in
@@ -284,15 +313,14 @@ def wants_full_cascade(fast_text: str, tree: HtmlElement, main_chars: int | None
     times its cost. And the comparison runs before trafilatura's fallbacks (its baseline, its
     recall retry): when the fast text came mostly from them (`main_chars`, what its main
     extractor found, is under 30% of it), the full cascade may settle on something else.
-    `body_chars` is body_text_chars(tree), when the caller has it already.
+    `body_chars` measures the tree's body, when the caller shares one with other decisions.
     """
     size = len(fast_text)
     return (
         size < FULL_CASCADE_MIN_CHARS
         or (main_chars is not None and main_chars < FULL_CASCADE_MAIN_SHARE * size)
-        or size < FULL_CASCADE_SHARE * sum(len(text) for text in _PROSE_TEXT(tree))
-        or size < FULL_CASCADE_BODY_SHARE * (
-            body_text_chars(tree) if body_chars is None else body_chars)
+        or size < FULL_CASCADE_SHARE * sum(map(len, _PROSE_TEXT(tree)))
+        or (body_chars or BodyChars(tree)).exceeds(size, FULL_CASCADE_BODY_SHARE)
     )
 
 
