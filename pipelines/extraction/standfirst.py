@@ -102,7 +102,8 @@ def _lead_from(element: HtmlElement, probe: str, limit: int) -> str | None:
         if len(content) > limit:
             return None
         content_key = normalise(content)
-        # A list item or a link opening with it: its box may be the standfirst.
+        # Only a paragraph-like element is a standfirst: a list item or a link opening with
+        # the words is climbed past, to the box around it.
         if content_key.startswith(probe) and node.tag in _TAGS:
             return content
         # Climb only while the element is the opening words of its parent's text.
